@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds specialise the generic engine across module boundaries, so that
+/// `Float` kernels written once over `Scalar` run as concrete, vectorisable loops.
+let fastFlags: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"],
+                 .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "LargeVAE",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "largevae", targets: ["largevae"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // System libraries. On macOS the engine uses Accelerate instead of OpenBLAS.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ",
+                       providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]),
+
+        .target(name: "Tensor",
+                dependencies: [
+                    .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+                    .product(name: "RealModule", package: "swift-numerics"),
+                ],
+                swiftSettings: fastFlags),
+        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fastFlags),
+        .target(name: "VAE", dependencies: ["Tensor", "NN"], swiftSettings: fastFlags),
+        .target(name: "Training", dependencies: ["Tensor", "NN", "VAE"], swiftSettings: fastFlags),
+        .executableTarget(name: "largevae",
+                          dependencies: [
+                              "Tensor", "NN", "VAE", "Training",
+                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                              .product(name: "Logging", package: "swift-log"),
+                          ],
+                          swiftSettings: fastFlags),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["Tensor", "NN"]),
+        .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE"],
+                    resources: [.copy("Reference")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

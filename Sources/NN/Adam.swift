@@ -1,0 +1,71 @@
+import Foundation
+import Tensor
+
+/// Adam (Kingma & Ba 2015) with PyTorch's exact update, over a whole flat parameter vector.
+///
+/// ```
+/// g ← g / (‖g‖₂ + 1e-7)        per parameter tensor, only with normalizeGradients ("AdamNormGrad")
+/// g ← g + λ·θ                  only with weightDecay λ > 0 (L2, as torch.optim.Adam)
+/// m ← m + (1 − β₁)·(g − m)   (torch's lerp form)
+/// v ← β₂·v + (1 − β₂)·g²
+/// θ ← θ − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+/// ```
+public final class Adam<T: Scalar> {
+    public struct Options: Equatable, Sendable {
+        public var learningRate: Double = 5e-4
+        public var beta1: Double = 0.9
+        public var beta2: Double = 0.999
+        public var epsilon: Double = 1e-8
+        public var weightDecay: Double = 0
+        /// Divide each parameter tensor's gradient by its L2 norm first, as the authors' "AdamNormGrad".
+        public var normalizeGradients = false
+        public init() {}
+    }
+
+    public var options: Options
+    /// Exponential moving average of gradients, laid out like the parameters.
+    public let firstMoments: ParameterVector<T>
+    /// Exponential moving average of squared gradients.
+    public let secondMoments: ParameterVector<T>
+    /// Number of updates applied so far.
+    public var step: Int = 0
+
+    public init(layout: ParameterLayout, options: Options = Options()) {
+        self.options = options
+        firstMoments = ParameterVector(layout: layout)
+        secondMoments = ParameterVector(layout: layout)
+    }
+
+    /// Applies one update to `parameters` with `gradient` (modified in place when normalising).
+    public func update(_ parameters: ParameterVector<T>, gradient: ParameterVector<T>) {
+        precondition(parameters.layout === firstMoments.layout && gradient.layout === firstMoments.layout,
+                     "Adam: parameters, gradient and state must share one layout")
+        step += 1
+        let g = gradient.data
+        if options.normalizeGradients {
+            for e in parameters.layout.entries { normalize(g + e.offset, count: e.count) }
+        }
+        let b1 = T(options.beta1), b2 = T(options.beta2)
+        let bc1 = 1 - pow(options.beta1, Double(step))
+        let bc2 = 1 - pow(options.beta2, Double(step))
+        let stepSize = T(options.learningRate / bc1)
+        let bc2Sqrt = T(bc2.squareRoot())
+        let eps = T(options.epsilon), wd = T(options.weightDecay)
+        let theta = parameters.data, m = firstMoments.data, v = secondMoments.data
+        for i in 0..<parameters.layout.count {
+            var gi = g[i]
+            if wd != 0 { gi += wd * theta[i] }
+            m[i] += (1 - b1) * (gi - m[i])
+            v[i] = v[i] * b2 + (1 - b2) * gi * gi
+            let denom = v[i].squareRoot() / bc2Sqrt + eps
+            theta[i] -= stepSize * (m[i] / denom)
+        }
+    }
+
+    @usableFromInline func normalize(_ g: UnsafeMutablePointer<T>, count: Int) {
+        var s: Double = 0
+        for i in 0..<count { s += Double(g[i]) * Double(g[i]) }
+        let inv = T(1 / (s.squareRoot() + 1e-7))
+        for i in 0..<count { g[i] *= inv }
+    }
+}

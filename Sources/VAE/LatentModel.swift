@@ -1,0 +1,147 @@
+import Tensor
+import NN
+
+/// Sums over the rows of a unit: the parts of the loss `RE + β·KL`.
+public struct LossSums: Equatable, Sendable {
+    /// `Σ −log p(x|z)`.
+    public var reconstruction: Double = 0
+    /// `Σ log q(z|x) − log p(z)` (single-sample estimate).
+    public var kl: Double = 0
+    /// `Σ RE + β·KL`.
+    public var loss: Double = 0
+    /// Rows summed.
+    public var count: Int = 0
+    public init() {}
+    public static func + (a: LossSums, b: LossSums) -> LossSums {
+        var s = LossSums()
+        s.reconstruction = a.reconstruction + b.reconstruction
+        s.kl = a.kl + b.kl
+        s.loss = a.loss + b.loss
+        s.count = a.count + b.count
+        return s
+    }
+}
+
+/// What the two architectures share: the data pass with its loss and gradient, the prior pass,
+/// and initialisation. One instance is a *replica*: it reads shared parameter values and keeps
+/// its own caches, so each thread (or worker) owns one.
+///
+/// Per image, from one reparameterised sample:
+/// ```
+/// loss = −log p(x|z) + β·(log q(z|x) − log p(z))
+/// ```
+public class LatentModel<T: Scalar> {
+    public let config: ModelConfig
+    public let layout: ParameterLayout
+    public let prior: Prior<T>
+    /// Per-row results of the last forward: `−log p(x|z)` and the KL estimate, `[rows]` each.
+    public let reconstructionPerRow = Workspace<T>()
+    public let klPerRow = Workspace<T>()
+    public internal(set) var rows = 0
+
+    init(config: ModelConfig, layout: ParameterLayout, prior: Prior<T>) {
+        self.config = config
+        self.layout = layout
+        self.prior = prior
+    }
+
+    /// Builds a model with freshly registered parameters.
+    public static func make(_ config: ModelConfig) -> LatentModel<T> {
+        switch config.architecture {
+        case .vae: return VAE<T>(config: config)
+        case .hvae: return HVAE<T>(config: config)
+        }
+    }
+
+    /// A replica over the same parameter layout, with caches of its own.
+    public func replica() -> LatentModel<T> {
+        let other = LatentModel.make(config)
+        precondition(other.layout.entries == layout.entries, "model construction is not deterministic")
+        return other.rebinding(layout: layout)
+    }
+
+    func rebinding(layout: ParameterLayout) -> LatentModel<T> { fatalError("abstract") }
+
+    /// The encoder the VampPrior runs on its pseudo-inputs: q(z|·), or q(z2|·) for the HVAE.
+    public var topEncoder: GaussianEncoder<T> { fatalError("abstract") }
+
+    /// Noise values per row that `forward` reads: M (`vae`) or 2M (`hvae`).
+    public var noiseWidth: Int { config.noiseWidth }
+
+    /// Initial parameter values, a pure function of `seed` (and `pseudoInputImages`, `[K, D]`).
+    public func initialize(_ values: ParameterVector<T>, seed: UInt64, pseudoInputImages: Tensor<T>? = nil) {
+        let keyed: (String) -> KeyedRandom = { name in
+            guard let i = self.layout.entries.firstIndex(where: { $0.name == name }) else {
+                preconditionFailure("no parameter \(name) to key its initialisation")
+            }
+            let index = UInt64(i)
+            return KeyedRandom(RandomKey(seed: seed, epoch: 0, index: index, purpose: .initialization))
+        }
+        initializeLayers(values, random: keyed)
+        guard let first = (prior.pseudoInputs ?? prior.means) else { return }
+        prior.initialize(values, random: keyed(first.name), mean: config.pseudoInputMean,
+                         std: config.pseudoInputStd, images: pseudoInputImages)
+    }
+
+    func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) { fatalError("abstract") }
+
+    /// The data pass: the loss of `rows` images and, with `gradient`, caches for `backward`.
+    /// - Parameters:
+    ///   - x: `[rows, D]`, valid until `backward`.
+    ///   - noise: `[rows, noiseWidth]` standard normal ε.
+    ///   - priorStats: the VampPrior's `[K, 2M]` statistics from the prior pass, else nil.
+    /// - Returns: sums over the rows; per-row parts are in `reconstructionPerRow`, `klPerRow`.
+    public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
+                        priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
+        fatalError("abstract")
+    }
+
+    /// Adds `∂(Σ_rows loss)/∂θ` into `p.gradients` and, for the VampPrior, writes the loss
+    /// gradient with respect to the prior statistics into `dPriorStats` (`[K, 2M]`, overwritten).
+    public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
+                         dPriorStats: UnsafeMutablePointer<T>?) {
+        fatalError("abstract")
+    }
+
+    /// Sums of the last forward's per-row results.
+    func sums(rows: Int, beta: T) -> LossSums {
+        var s = LossSums()
+        let re = reconstructionPerRow.data, kl = klPerRow.data
+        for r in 0..<rows {
+            s.reconstruction += Double(re[r])
+            s.kl += Double(kl[r])
+            s.loss += Double(re[r] + beta * kl[r])
+        }
+        s.count = rows
+        return s
+    }
+}
+
+/// Adds `∂L/∂z` into the gradient of the statistics it was drawn from:
+/// ```
+/// z = μ + e^(½·lv)·ε   ⇒   ∂μ += ∂z,   ∂lv += ∂z·ε·½·e^(½·lv)
+/// ```
+@inlinable
+func reparameterizationBackward<T: Scalar>(rows: Int, m: Int, dz: UnsafePointer<T>, noise: UnsafePointer<T>, ldn: Int,
+                                           std: UnsafePointer<T>, dStats: UnsafeMutablePointer<T>) {
+    for r in 0..<rows {
+        for j in 0..<m {
+            let g = dz[r * m + j]
+            dStats[r * 2 * m + j] += g
+            dStats[r * 2 * m + m + j] += g * noise[r * ldn + j] * std[r * m + j] / 2
+        }
+    }
+}
+
+/// `z = μ + e^(½·lv)·ε`, keeping `e^(½·lv)` in `std`.
+@inlinable
+func reparameterize<T: Scalar>(rows: Int, m: Int, stats: UnsafePointer<T>, noise: UnsafePointer<T>, ldn: Int,
+                               z: UnsafeMutablePointer<T>, std: UnsafeMutablePointer<T>) {
+    for r in 0..<rows {
+        for j in 0..<m { std[r * m + j] = stats[r * 2 * m + m + j] / 2 }
+    }
+    T.exp(std, std, count: rows * m)
+    for r in 0..<rows {
+        for j in 0..<m { z[r * m + j] = stats[r * 2 * m + j] + std[r * m + j] * noise[r * ldn + j] }
+    }
+}

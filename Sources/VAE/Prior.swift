@@ -1,0 +1,162 @@
+import Tensor
+import NN
+
+/// The prior on the top latent: N(0, I), the VampPrior, or a mixture of learned Gaussians.
+///
+/// ```
+/// standard:   log p(z) = log N(z; 0, I)
+/// vampprior:  log p(z) = logsumexp_k log q(z | u_k) − log K,   u_k = hardtanh(W_k, 0, 1)
+/// mog:        log p(z) = logsumexp_k log N(z; m_k, e^(v_k)) − log K
+/// ```
+/// For the VampPrior the component statistics `[μ(u_k) | lv(u_k)]` (`[K, 2M]`) are computed by
+/// the prior pass (`forward(chunk:)`) and handed to the data pass; the data pass returns their
+/// gradient, which the prior pass backpropagates (`backward(chunk:)`). This is what lets the
+/// step split into prior units and data units.
+public final class Prior<T: Scalar> {
+    public let kind: PriorKind
+    public let components: Int
+    public let latent: Int
+    public let pixels: Int
+    /// `prior.pseudo_inputs`, `[K, D]` (VampPrior).
+    public let pseudoInputs: ParameterEntry?
+    /// `prior.means`, `prior.logvars`, `[K, M]` each (MoG).
+    public let means: ParameterEntry?
+    public let logvars: ParameterEntry?
+    @usableFromInline let mixture: GaussianMixture<T>?
+    /// Per-chunk encoder instances, so a chunk's backward finds its own forward's caches.
+    @usableFromInline var chunks: [Int: PriorChunk<T>] = [:]
+
+    public init(kind: PriorKind, components: Int, latent: Int, pixels: Int, layout: ParameterLayout) {
+        self.kind = kind
+        self.components = components
+        self.latent = latent
+        self.pixels = pixels
+        pseudoInputs = kind == .vampprior ? layout.add("prior.pseudo_inputs", shape: [components, pixels]) : nil
+        means = kind == .mog ? layout.add("prior.means", shape: [components, latent]) : nil
+        logvars = kind == .mog ? layout.add("prior.logvars", shape: [components, latent]) : nil
+        mixture = kind == .standard ? nil : GaussianMixture(components: components, dimension: latent)
+    }
+
+    public init(sharing other: Prior<T>) {
+        kind = other.kind; components = other.components; latent = other.latent; pixels = other.pixels
+        pseudoInputs = other.pseudoInputs; means = other.means; logvars = other.logvars
+        mixture = other.mixture.map { GaussianMixture(components: $0.components, dimension: $0.dimension) }
+    }
+
+    /// Initial values: pseudo-inputs ~ N(mean, std²) or copies of `images` (`[K, D]`),
+    /// MoG means ~ N(0, 1) and log-variances 0.
+    public func initialize(_ values: ParameterVector<T>, random: KeyedRandom, mean: Double, std: Double,
+                           images: Tensor<T>? = nil) {
+        if let e = pseudoInputs {
+            let w = values.data + e.offset
+            if let images = images {
+                precondition(images.count == e.count, "pseudo-input images must be [K, D]")
+                w.update(from: images.data, count: e.count)
+            } else {
+                random.normals(into: w, count: e.count)
+                for i in 0..<e.count { w[i] = T(mean) + T(std) * w[i] }
+            }
+        }
+        if let m = means, let v = logvars {
+            random.normals(into: values.data + m.offset, count: m.count)
+            (values.data + v.offset).update(repeating: 0, count: v.count)
+        }
+    }
+
+    /// Whether the data pass needs `[K, 2M]` statistics from the prior pass.
+    public var needsPriorPass: Bool { kind == .vampprior }
+
+    /// `out[r] = log p(z_r)`.
+    /// - Parameters:
+    ///   - z: `[rows, M]`, leading dimension `ldz`.
+    ///   - stats: the VampPrior's `[K, 2M]` component statistics; ignored otherwise.
+    @inlinable
+    public func logDensity(rows: Int, z: UnsafePointer<T>, ldz: Int, stats: UnsafePointer<T>?,
+                           _ p: ParameterAccess<T>, into out: UnsafeMutablePointer<T>) {
+        let m = latent
+        switch kind {
+        case .standard:
+            LogDensity.standardNormal(rows: rows, dimension: m, x: z, ldx: ldz, into: out)
+        case .vampprior:
+            guard let s = stats else { preconditionFailure("VampPrior needs the prior pass's statistics") }
+            mixture!.logDensity(rows: rows, z: z, ldz: ldz, means: s, logvars: s + m, lds: 2 * m, into: out)
+        case .mog:
+            mixture!.logDensity(rows: rows, z: z, ldz: ldz, means: p.values + means!.offset,
+                                logvars: p.values + logvars!.offset, lds: m, into: out)
+        }
+    }
+
+    /// Adds the gradients of `Σ_r g_r·log p(z_r)` into `dz` and into the statistics' gradient
+    /// (VampPrior, `dStats` `[K, 2M]`) or the MoG parameters' gradient.
+    @inlinable
+    public func backward(upstream g: UnsafePointer<T>, rows: Int, z: UnsafePointer<T>, ldz: Int,
+                         stats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
+                         dz: UnsafeMutablePointer<T>, dStats: UnsafeMutablePointer<T>?) {
+        let m = latent
+        switch kind {
+        case .standard:
+            LogDensity.standardNormalBackward(rows: rows, dimension: m, upstream: g, x: z, ldx: ldz, dx: dz)
+        case .vampprior:
+            guard let s = stats, let ds = dStats else { preconditionFailure("VampPrior backward needs statistics") }
+            mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz,
+                              dMeans: ds, dLogvars: ds + m)
+        case .mog:
+            mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + means!.offset, lds: m, dz: dz,
+                              dMeans: p.gradients + means!.offset, dLogvars: p.gradients + logvars!.offset)
+        }
+    }
+
+    /// The pseudo-inputs `u = hardtanh(W, 0, 1)` of rows `range`, written into `out` `[n, D]`.
+    @inlinable
+    public func pseudoInputs(_ range: Range<Int>, _ p: ParameterAccess<T>, into out: UnsafeMutablePointer<T>) {
+        let d = pixels, w = p.values + pseudoInputs!.offset + range.lowerBound * d
+        out.update(from: w, count: range.count * d)
+        Activation.hardtanh(out, count: range.count * d, lower: 0, upper: 1)
+    }
+
+    /// Prior pass, forward: `[μ(u_k) | lv(u_k)]` for `k ∈ range`, through `encoder`.
+    /// - Parameters:
+    ///   - chunk: an id; the matching `backward(chunk:)` reuses this forward's caches.
+    ///   - out: `[range.count, 2M]`.
+    public func forward(chunk: Int, range: Range<Int>, encoder: GaussianEncoder<T>, _ p: ParameterAccess<T>,
+                        into out: UnsafeMutablePointer<T>) {
+        precondition(kind == .vampprior, "only the VampPrior has a prior pass")
+        let c = chunk(chunk, encoder: encoder)
+        let u = c.input.reserve(range.count * pixels)
+        pseudoInputs(range, p, into: u)
+        c.range = range
+        let s = c.encoder.forward(u, rows: range.count, p)
+        out.update(from: s, count: range.count * 2 * latent)
+    }
+
+    /// Prior pass, backward: adds the encoder's and the pseudo-inputs' gradients for `dStats`.
+    /// ```
+    /// ∂W_k = ∂u_k ∘ 1[0 < W_k < 1]
+    /// ```
+    /// - Parameter dStats: `[range.count, 2M]`, the summed data-pass gradient for these components.
+    public func backward(chunk: Int, dStats: UnsafePointer<T>, _ p: ParameterAccess<T>) {
+        guard let c = chunks[chunk], let range = c.range else { preconditionFailure("prior backward before forward") }
+        let d = pixels, n = range.count
+        let du = c.inputGradient.reserve(n * d)
+        c.encoder.backward(dStats, p, inputGradient: du)
+        let w = p.values + pseudoInputs!.offset + range.lowerBound * d
+        let dw = p.gradients + pseudoInputs!.offset + range.lowerBound * d
+        for i in 0..<(n * d) where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }
+    }
+
+    @usableFromInline func chunk(_ id: Int, encoder: GaussianEncoder<T>) -> PriorChunk<T> {
+        if let c = chunks[id] { return c }
+        let c = PriorChunk(encoder: GaussianEncoder(sharing: encoder))
+        chunks[id] = c
+        return c
+    }
+}
+
+/// The caches of one chunk of pseudo-inputs between its forward and its backward.
+public final class PriorChunk<T: Scalar> {
+    @usableFromInline let encoder: GaussianEncoder<T>
+    @usableFromInline let input = Workspace<T>()
+    @usableFromInline let inputGradient = Workspace<T>()
+    @usableFromInline var range: Range<Int>?
+    init(encoder: GaussianEncoder<T>) { self.encoder = encoder }
+}

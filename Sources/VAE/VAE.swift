@@ -1,0 +1,107 @@
+import Tensor
+import NN
+
+/// The one-latent VAE of Tomczak & Welling (2018).
+///
+/// ```
+/// q(z|x):  [μ | lv] = GaussianEncoder(x)                       // [B, 2M]
+/// z = μ + e^(½·lv)·ε                                            // [B, M]
+/// p(x|z):  Observation(GatedDense(GatedDense(z)))               // [B, D]
+/// loss = −log p(x|z) + β·(log N(z; μ, e^lv) − log p(z))
+/// ```
+/// Parameters: `encoder.*`, `decoder.0.*`, `decoder.1.*`, `decoder.mean.*`
+/// (`decoder.logscale.*`), then `prior.*`.
+public final class VAE<T: Scalar>: LatentModel<T> {
+    public let encoder: GaussianEncoder<T>
+    public let decoder: [GatedDense<T>]
+    public let observation: Observation<T>
+
+    @usableFromInline var input: UnsafePointer<T>?
+    @usableFromInline var noise: UnsafePointer<T>?
+    @usableFromInline let z = Workspace<T>()          // [B, M]
+    @usableFromInline let std = Workspace<T>()        // [B, M]
+    @usableFromInline let logPx = Workspace<T>()      // [B]
+    @usableFromInline let logQ = Workspace<T>()       // [B]
+    @usableFromInline let logPz = Workspace<T>()      // [B]
+    @usableFromInline let upstream = Workspace<T>()   // [B]
+    @usableFromInline let dz = Workspace<T>()         // [B, M]
+    @usableFromInline let dStats = Workspace<T>()     // [B, 2M]
+    @usableFromInline let dHidden = Workspace<T>()    // [B, 2H]
+
+    init(config: ModelConfig, layout: ParameterLayout = ParameterLayout()) {
+        let (d, h, m) = (config.inputSize, config.hiddenSize, config.latentSize)
+        encoder = GaussianEncoder("encoder", inputs: d, hidden: h, latent: m, layout: layout)
+        decoder = [GatedDense("decoder.0", inputs: m, outputs: h, layout: layout),
+                   GatedDense("decoder.1", inputs: h, outputs: h, layout: layout)]
+        observation = Observation("decoder", hidden: h, pixels: d, likelihood: config.likelihood, layout: layout)
+        let prior = Prior<T>(kind: config.prior, components: config.components, latent: m, pixels: d, layout: layout)
+        super.init(config: config, layout: layout, prior: prior)
+    }
+
+    private init(sharing other: VAE<T>, layout: ParameterLayout) {
+        encoder = GaussianEncoder(sharing: other.encoder)
+        decoder = other.decoder.map { GatedDense(sharing: $0) }
+        observation = Observation(sharing: other.observation)
+        super.init(config: other.config, layout: layout, prior: Prior(sharing: other.prior))
+    }
+
+    override func rebinding(layout: ParameterLayout) -> LatentModel<T> { VAE(sharing: self, layout: layout) }
+
+    public override var topEncoder: GaussianEncoder<T> { encoder }
+
+    override func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) {
+        encoder.initialize(values, random: random)
+        for l in decoder { l.initialize(values, random: random(l.linear.weights[0].name)) }
+        observation.head.initialize(values, random: random(observation.head.weights[0].name))
+    }
+
+    public override func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
+                                 priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
+        let m = config.latentSize
+        input = x; self.noise = noise; self.rows = rows
+        let stats = encoder.forward(x, rows: rows, p)                                       // [B, 2M]
+        let zz = z.reserve(rows * m), sd = std.reserve(rows * m)
+        reparameterize(rows: rows, m: m, stats: stats, noise: noise, ldn: m, z: zz, std: sd)  // [B, M]
+        let h = decode(zz, rows: rows, p)                                                   // [B, H]
+        let px = logPx.reserve(rows), q = logQ.reserve(rows), pz = logPz.reserve(rows)
+        observation.forward(x: x, h: h, rows: rows, p, into: px, gradient: true)
+        LogDensity.normalDiagonal(rows: rows, dimension: m, x: zz, ldx: m, stats: stats, lds: 2 * m, into: q)
+        prior.logDensity(rows: rows, z: zz, ldz: m, stats: priorStats, p, into: pz)
+        let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
+        for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
+        return sums(rows: rows, beta: beta)
+    }
+
+    @usableFromInline func decode(_ z: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>) -> UnsafePointer<T> {
+        var h = z
+        for l in decoder { h = UnsafePointer(l.forward(h, rows: rows, p).data) }
+        return h
+    }
+
+    public override func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
+                                  dPriorStats: UnsafeMutablePointer<T>?) {
+        let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
+        guard let noise = noise else { preconditionFailure("backward before forward") }
+        let zz = z.data, stats = encoder.stats
+        // Reconstruction: ∂(−log p(x|z))/∂z through the decoder.
+        let dh = dHidden.reserve(rows * hdim * 2), spare = dh + rows * hdim
+        observation.backward(p, hiddenGradient: dh)
+        decoder[1].backward(dh, p, inputGradient: spare)
+        let dzz = dz.reserve(rows * m)
+        decoder[0].backward(spare, p, inputGradient: dzz)                                   // [B, M]
+        // β·log q(z|x): gradient into z and into [μ | lv].
+        let g = upstream.reserve(rows)
+        let ds = dStats.reserve(rows * 2 * m)
+        ds.update(repeating: 0, count: rows * 2 * m)
+        for r in 0..<rows { g[r] = beta }
+        LogDensity.normalDiagonalBackward(rows: rows, dimension: m, upstream: g, x: zz, ldx: m,
+                                          stats: stats, lds: 2 * m, dx: dzz, dStats: ds)
+        // −β·log p(z).
+        for r in 0..<rows { g[r] = -beta }
+        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
+        prior.backward(upstream: g, rows: rows, z: zz, ldz: m, stats: priorStats, p, dz: dzz, dStats: dPriorStats)
+        // z = μ + σ·ε.
+        reparameterizationBackward(rows: rows, m: m, dz: dzz, noise: noise, ldn: m, std: std.data, dStats: ds)
+        encoder.backward(ds, p, inputGradient: nil)
+    }
+}
