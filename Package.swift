@@ -43,11 +43,13 @@ let package = Package(
                           ],
                           swiftSettings: fastFlags),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "NNTests", dependencies: ["Tensor", "NN"]),
-        .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE"],
+        // Shared test helpers (assertClose, finite differences, fixtures); used only by tests.
+        .target(name: "TestSupport", path: "Sources/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
+        .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],
                     resources: [.copy("Reference")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

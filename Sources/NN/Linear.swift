@@ -19,8 +19,10 @@ public final class Linear<T: Scalar> {
     public let biases: [ParameterEntry]
 
     @usableFromInline var input: UnsafePointer<T>?
-    @usableFromInline var rows = 0
-    @usableFromInline let output = Workspace<T>()
+    /// Rows of the last forward.
+    public var rows = 0
+    /// The last forward's output, `[rows, H·out]`.
+    public let output = Workspace<T>()
 
     /// Registers the parameters `prefix.head.weight` (`[out, in]`) for every head, then
     /// `prefix.head.bias` (`[out]`); with no heads, `prefix.weight` and `prefix.bias`.

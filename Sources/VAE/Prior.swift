@@ -121,7 +121,7 @@ public final class Prior<T: Scalar> {
     public func forward(chunk: Int, range: Range<Int>, encoder: GaussianEncoder<T>, _ p: ParameterAccess<T>,
                         into out: UnsafeMutablePointer<T>) {
         precondition(kind == .vampprior, "only the VampPrior has a prior pass")
-        let c = chunk(chunk, encoder: encoder)
+        let c = chunkCache(chunk, encoder: encoder)
         let u = c.input.reserve(range.count * pixels)
         pseudoInputs(range, p, into: u)
         c.range = range
@@ -144,7 +144,7 @@ public final class Prior<T: Scalar> {
         for i in 0..<(n * d) where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }
     }
 
-    @usableFromInline func chunk(_ id: Int, encoder: GaussianEncoder<T>) -> PriorChunk<T> {
+    @usableFromInline func chunkCache(_ id: Int, encoder: GaussianEncoder<T>) -> PriorChunk<T> {
         if let c = chunks[id] { return c }
         let c = PriorChunk(encoder: GaussianEncoder(sharing: encoder))
         chunks[id] = c

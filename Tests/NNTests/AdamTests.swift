@@ -1,0 +1,52 @@
+import XCTest
+import Tensor
+import NN
+import TestSupport
+
+final class AdamTests: XCTestCase {
+    /// Two Adam steps on a 3-element parameter, against the update written out by hand.
+    func testAdam_MatchesHandComputedSteps() {
+        let layout = ParameterLayout()
+        layout.add("w", shape: [3])
+        let theta = ParameterVector<Double>(layout: layout), grad = ParameterVector<Double>(layout: layout)
+        let start: [Double] = [0.5, -1.0, 2.0]
+        for i in 0..<3 { theta.data[i] = start[i] }
+        var options = Adam<Double>.Options()
+        options.learningRate = 0.1
+        let adam = Adam<Double>(layout: layout, options: options)
+        let g1: [Double] = [0.2, -0.4, 0.0], g2: [Double] = [-0.1, 0.3, 1.0]
+        // By hand: β1 = 0.9, β2 = 0.999, ε = 1e-8.
+        var m = [0.0, 0, 0], v = [0.0, 0, 0], expected = start
+        for (t, g) in [g1, g2].enumerated() {
+            let step = Double(t + 1)
+            for i in 0..<3 {
+                m[i] = 0.9 * m[i] + 0.1 * g[i]
+                v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i]
+                let mHat = m[i] / (1 - pow(0.9, step)), vHat = v[i] / (1 - pow(0.999, step))
+                expected[i] -= 0.1 * mHat / (vHat.squareRoot() + 1e-8 * 1)
+            }
+            for i in 0..<3 { grad.data[i] = g[i] }
+            adam.update(theta, gradient: grad)
+        }
+        // The hand form puts ε inside √v̂ + ε; torch puts it as √v/√bc2 + ε: identical algebra.
+        assertClose(theta.storage.scalars, expected, rtol: 1e-12, atol: 1e-12)
+        XCTAssertEqual(adam.step, 2)
+        // The first step moves each coordinate with a non-zero gradient by exactly lr·sign(g).
+        assertClose(Array(m), [0.9 * 0.02 + 0.1 * -0.1, 0.9 * -0.04 + 0.1 * 0.3, 0.1], rtol: 1e-12)
+        assertClose(adam.firstMoments.storage.scalars, m, rtol: 1e-12)
+        assertClose(adam.secondMoments.storage.scalars, v, rtol: 1e-12)
+    }
+
+    /// AdamNormGrad divides each parameter tensor's gradient by its L2 norm before the update.
+    func testAdam_NormalizedGradients() {
+        let layout = ParameterLayout()
+        layout.add("a", shape: [2]); layout.add("b", shape: [1])
+        let theta = ParameterVector<Double>(layout: layout), grad = ParameterVector<Double>(layout: layout)
+        for (i, g) in [3.0, 4.0, -2.0].enumerated() { grad.data[i] = g }
+        var options = Adam<Double>.Options(); options.normalizeGradients = true
+        let adam = Adam<Double>(layout: layout, options: options)
+        adam.update(theta, gradient: grad)
+        assertClose(grad.storage.scalars, [3 / (5 + 1e-7), 4 / (5 + 1e-7), -2 / (2 + 1e-7)], rtol: 1e-12)
+        assertClose(adam.firstMoments.storage.scalars, grad.storage.scalars.map { 0.1 * $0 }, rtol: 1e-12)
+    }
+}
