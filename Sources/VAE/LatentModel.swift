@@ -38,6 +38,9 @@ public class LatentModel<T: Scalar> {
     public let reconstructionPerRow = Workspace<T>()
     public let klPerRow = Workspace<T>()
     public internal(set) var rows = 0
+    /// The prior pass's `[K, 2M]` statistics and their gradient, for whole-step helpers.
+    public let priorStatsBuffer = Workspace<T>()
+    public let priorStatsGradientBuffer = Workspace<T>()
 
     init(config: ModelConfig, layout: ParameterLayout, prior: Prior<T>) {
         self.config = config
