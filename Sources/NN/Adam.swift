@@ -38,12 +38,23 @@ public final class Adam<T: Scalar> {
 
     /// Applies one update to `parameters` with `gradient` (modified in place when normalising).
     public func update(_ parameters: ParameterVector<T>, gradient: ParameterVector<T>) {
-        precondition(parameters.layout === firstMoments.layout && gradient.layout === firstMoments.layout,
-                     "Adam: parameters, gradient and state must share one layout")
+        precondition(gradient.layout === firstMoments.layout, "Adam: gradient uses another layout")
+        let n = gradient.layout.count
+        let g = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        defer { g.deallocate() }
+        for i in 0..<n { g[i] = Double(gradient.data[i]) }
+        update(parameters, gradientSum: g, scale: 1)
+        if options.normalizeGradients { for i in 0..<n { gradient.data[i] = T(g[i]) } }
+    }
+
+    /// Applies one update with the gradient `scale · gradientSum` (a step's summed unit gradients
+    /// in Float64 and 1/B), converting to `T` element by element inside the update loop.
+    public func update(_ parameters: ParameterVector<T>, gradientSum: UnsafeMutablePointer<Double>, scale: Double) {
+        precondition(parameters.layout === firstMoments.layout, "Adam: parameters use another layout")
         step += 1
-        let g = gradient.data
+        let n = parameters.layout.count
         if options.normalizeGradients {
-            for e in parameters.layout.entries { normalize(g + e.offset, count: e.count) }
+            for e in parameters.layout.entries { normalize(gradientSum + e.offset, count: e.count, scale: scale) }
         }
         let b1 = T(options.beta1), b2 = T(options.beta2)
         let bc1 = 1 - pow(options.beta1, Double(step))
@@ -52,8 +63,9 @@ public final class Adam<T: Scalar> {
         let bc2Sqrt = T(bc2.squareRoot())
         let eps = T(options.epsilon), wd = T(options.weightDecay)
         let theta = parameters.data, m = firstMoments.data, v = secondMoments.data
-        for i in 0..<parameters.layout.count {
-            var gi = g[i]
+        let s = options.normalizeGradients ? 1 : scale
+        for i in 0..<n {
+            var gi = T(gradientSum[i] * s)
             if wd != 0 { gi += wd * theta[i] }
             m[i] += (1 - b1) * (gi - m[i])
             v[i] = v[i] * b2 + (1 - b2) * gi * gi
@@ -62,10 +74,11 @@ public final class Adam<T: Scalar> {
         }
     }
 
-    @usableFromInline func normalize(_ g: UnsafeMutablePointer<T>, count: Int) {
+    /// `g ← (scale·g) / (‖scale·g‖₂ + 1e-7)`, in Float64.
+    @usableFromInline func normalize(_ g: UnsafeMutablePointer<Double>, count: Int, scale: Double) {
         var s: Double = 0
-        for i in 0..<count { s += Double(g[i]) * Double(g[i]) }
-        let inv = T(1 / (s.squareRoot() + 1e-7))
+        for i in 0..<count { let x = g[i] * scale; s += x * x }
+        let inv = scale / (s.squareRoot() + 1e-7)
         for i in 0..<count { g[i] *= inv }
     }
 }

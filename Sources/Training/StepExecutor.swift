@@ -1,0 +1,150 @@
+import Dispatch
+import Tensor
+import NN
+import VAE
+
+/// Runs one step's units on in-process threads and reduces them in the plan's fixed order.
+///
+/// ```
+/// phase 1  S[c]  = prior forward of prior unit c              (VampPrior)
+/// phase 2  g_u, G_u, loss_u = data unit u given S
+///          G = TreeSum_u G_u
+/// phase 3  h_c = prior backward of unit c given G[c]         (VampPrior)
+/// gradient[data]          = TreeSum_u g_u
+/// gradient[priorEncoder] += TreeSum_c h_c
+/// gradient[pseudo rows c] = h_c
+/// ```
+/// Unit u runs on thread `u mod threads`, and prior unit c's backward runs on the thread that ran
+/// its forward, so it finds its caches. Each thread calls BLAS single-threaded; parallelism comes
+/// from running units side by side, which keeps the result independent of the thread count.
+public final class StepExecutor<T: Scalar> {
+    public let config: ModelConfig
+    public let plan: StepPlan
+    public let threads: Int
+    public let ranges: GradientRanges
+    let replicas: [LatentModel<T>]
+    var dataGradients: [ParameterVector<T>] = []
+    var priorGradients: [ParameterVector<T>] = []
+    var unitStatsGradients: [Tensor<T>] = []
+    var unitLosses: [LossSums] = []
+    let stats: Tensor<T>, statsGradient: Tensor<T>
+    let statsGradientSum: UnsafeMutablePointer<Double>
+    /// `Σ_units ∂loss/∂θ` of the last step, `[P]`, in Float64 (not yet divided by the batch size).
+    public let gradientSum: UnsafeMutablePointer<Double>
+    let priorScratch: UnsafeMutablePointer<Double>
+
+    public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1) {
+        precondition(threads >= 1, "at least one thread")
+        config = model.config
+        self.plan = plan
+        self.threads = threads
+        ranges = GradientRanges(model: model)
+        replicas = [model] + (1..<threads).map { _ in model.replica() }
+        let k = config.components, w = 2 * config.latentSize, p = model.layout.count
+        stats = Tensor(shape: [k, w])
+        statsGradient = Tensor(shape: [k, w])
+        statsGradientSum = .allocate(capacity: k * w)
+        gradientSum = .allocate(capacity: p)
+        gradientSum.initialize(repeating: 0, count: p)
+        priorScratch = .allocate(capacity: Swift.max(ranges.priorEncoder.count, 1))
+    }
+
+    deinit {
+        statsGradientSum.deallocate()
+        gradientSum.deallocate()
+        priorScratch.deallocate()
+    }
+
+    var layout: ParameterLayout { replicas[0].layout }
+
+    /// Runs `body(i, replica)` for `i in 0..<count`, item i on thread `i mod threads`.
+    func parallel(_ count: Int, _ body: (Int, LatentModel<T>) -> Void) {
+        if threads == 1 || count <= 1 {
+            for i in 0..<count { body(i, replicas[i % threads]) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in stride(from: t, to: count, by: threads) { body(i, replicas[t]) }
+        }
+    }
+
+    /// One step's summed loss and gradient on `rows` images; the gradient is left in `gradientSum`.
+    /// - Parameters:
+    ///   - x: `[rows, D]`; noise: `[rows, noiseWidth]`.
+    public func run(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
+                    values: ParameterVector<T>) -> LossSums {
+        let dataUnits = plan.dataUnits(rows: rows)
+        let vamp = replicas[0].prior.needsPriorPass
+        let priorUnits = vamp ? plan.priorUnits(components: config.components) : []
+        reserve(dataUnits: dataUnits.count, priorUnits: priorUnits.count, vamp: vamp)
+        let d = config.inputSize, nw = config.noiseWidth, w = 2 * config.latentSize
+        let valuesPointer = UnsafePointer(values.data)
+        if vamp {
+            parallel(priorUnits.count) { c, model in
+                let r = priorUnits[c]
+                model.prior.forward(chunk: c, range: r, encoder: model.topEncoder,
+                                    ParameterAccess(values: valuesPointer, gradients: priorGradients[c].data),
+                                    into: stats.data + r.lowerBound * w)
+            }
+        }
+        let statsPointer: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
+        parallel(dataUnits.count) { u, model in
+            let r = dataUnits[u], g = dataGradients[u].data
+            (g + ranges.data.lowerBound).update(repeating: 0, count: ranges.data.count)
+            let access = ParameterAccess(values: valuesPointer, gradients: g)
+            unitLosses[u] = model.forward(x: x + r.lowerBound * d, noise: noise + r.lowerBound * nw, rows: r.count,
+                                          beta: beta, priorStats: statsPointer, access)
+            model.backward(beta: beta, priorStats: statsPointer, access,
+                           dPriorStats: vamp ? unitStatsGradients[u].data : nil)
+        }
+        if vamp {
+            TreeSum.sum(unitStatsGradients[0..<dataUnits.count].map { UnsafePointer($0.data) },
+                        count: stats.count, into: statsGradientSum)
+            for i in 0..<stats.count { statsGradient.data[i] = T(statsGradientSum[i]) }
+            parallel(priorUnits.count) { c, model in
+                let r = priorUnits[c], g = priorGradients[c].data
+                (g + ranges.priorEncoder.lowerBound).update(repeating: 0, count: ranges.priorEncoder.count)
+                (g + ranges.pseudoInputs.lowerBound + r.lowerBound * d).update(repeating: 0, count: r.count * d)
+                model.prior.backward(chunk: c, dStats: statsGradient.data + r.lowerBound * w,
+                                     ParameterAccess(values: valuesPointer, gradients: g))
+            }
+        }
+        reduce(dataUnits: dataUnits.count, priorUnits: priorUnits)
+        return unitLosses[0..<dataUnits.count].reduce(LossSums(), +)
+    }
+
+    /// The fixed-order reduction of the unit gradients into `gradientSum`.
+    func reduce(dataUnits: Int, priorUnits: [Range<Int>]) {
+        let data = ranges.data, enc = ranges.priorEncoder
+        let leaves = dataGradients[0..<dataUnits].map { UnsafePointer($0.data) }
+        // Element blocks are independent, so threads may split them without changing any bit.
+        let blocks = StepPlan.cut(data.count, into: (data.count + threads - 1) / threads)
+        parallel(blocks.count) { b, _ in
+            let r = blocks[b]
+            TreeSum.sum(leaves.map { $0 + data.lowerBound + r.lowerBound }, count: r.count,
+                        into: gradientSum + data.lowerBound + r.lowerBound)
+        }
+        guard !priorUnits.isEmpty else { return }
+        TreeSum.sum(priorGradients[0..<priorUnits.count].map { UnsafePointer($0.data + enc.lowerBound) },
+                    count: enc.count, into: priorScratch)
+        for i in 0..<enc.count { gradientSum[enc.lowerBound + i] += priorScratch[i] }
+        let d = config.inputSize
+        for (c, r) in priorUnits.enumerated() {
+            let start = ranges.pseudoInputs.lowerBound + r.lowerBound * d
+            let g = priorGradients[c].data + start
+            for i in 0..<(r.count * d) { gradientSum[start + i] = Double(g[i]) }
+        }
+    }
+
+    func reserve(dataUnits: Int, priorUnits: Int, vamp: Bool) {
+        let k = config.components, w = 2 * config.latentSize
+        while dataGradients.count < dataUnits {
+            dataGradients.append(ParameterVector(layout: layout))
+            unitStatsGradients.append(Tensor(shape: vamp ? [k, w] : [0]))
+            unitLosses.append(LossSums())
+        }
+        while priorGradients.count < Swift.max(priorUnits, 1) {
+            priorGradients.append(ParameterVector(layout: layout))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Tensor
+
+/// Sums of unit results in a fixed binary tree over unit indices, accumulated in Float64.
+///
+/// ```
+/// node(lo, size) = node(lo, size/2) + node(lo + size/2, size/2)   // size a power of two
+/// leaf u = Double(x_u)
+/// total = node(0, 2^⌈log2 n⌉), with nodes past n empty
+/// ```
+/// The tree depends only on the number of units, so any grouping of units across workers, and any
+/// worker that pre-sums a whole aligned subtree, gives the same bits.
+public enum TreeSum {
+    static let block = 2048
+
+    /// `out[i] = Σ_u leaves[u][i]` for `i in 0..<count`, in tree order. `out` is overwritten.
+    public static func sum<T: Scalar>(_ leaves: [UnsafePointer<T>], count: Int, into out: UnsafeMutablePointer<Double>) {
+        precondition(!leaves.isEmpty, "a tree sum needs at least one leaf")
+        var size = 1
+        while size < leaves.count { size *= 2 }
+        var levels = 0
+        while (1 << levels) < size { levels += 1 }
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (levels + 1) * block)
+        defer { scratch.deallocate() }
+        var start = 0
+        while start < count {
+            let n = Swift.min(block, count - start)
+            node(leaves, lo: 0, size: size, offset: start, n: n, into: out + start, scratch: scratch)
+            start += n
+        }
+    }
+
+    /// Writes node(lo, size) for elements `offset ..< offset + n` into `out`; false when empty.
+    @discardableResult
+    static func node<T: Scalar>(_ leaves: [UnsafePointer<T>], lo: Int, size: Int, offset: Int, n: Int,
+                                into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) -> Bool {
+        if lo >= leaves.count { return false }
+        if size == 1 {
+            let x = leaves[lo] + offset
+            for i in 0..<n { out[i] = Double(x[i]) }
+            return true
+        }
+        let half = size / 2
+        node(leaves, lo: lo, size: half, offset: offset, n: n, into: out, scratch: scratch + block)
+        if node(leaves, lo: lo + half, size: half, offset: offset, n: n, into: scratch, scratch: scratch + block) {
+            for i in 0..<n { out[i] += scratch[i] }
+        }
+        return true
+    }
+}
