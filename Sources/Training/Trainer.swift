@@ -1,0 +1,77 @@
+import Foundation
+import Tensor
+import NN
+import VAE
+
+/// Errors a training step reports instead of applying a bad update.
+public enum TrainingError: Error, LocalizedError, Equatable {
+    /// The loss or the gradient stopped being finite; the parameters were left untouched.
+    case nonFinite(step: Int, what: String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .nonFinite(step, what):
+            return "step \(step): the \(what) is not finite (NaN or infinity); the update was not applied. "
+                + "Try a smaller learning rate, or resume from the last good checkpoint."
+        }
+    }
+}
+
+/// The trainer's state: parameters, Adam moments and the executor that computes gradients.
+///
+/// One step on a batch of B images with global sample indices `i_b`:
+/// ```
+/// ε_b  = normals(key: (seed, epoch, i_b, reparameterization))      // [B, noiseWidth]
+/// g    = (1/B) · Σ_units ∂loss/∂θ                                   // fixed-order sum, Float64
+/// θ    ← Adam(θ, g)
+/// ```
+public final class Trainer<T: Scalar> {
+    public let model: LatentModel<T>
+    public let values: ParameterVector<T>
+    public let adam: Adam<T>
+    public let executor: StepExecutor<T>
+    public let seed: UInt64
+    let noise = Workspace<T>()
+
+    public init(config: ModelConfig, plan: StepPlan = StepPlan(), threads: Int = 1, seed: UInt64 = 1,
+                adam options: Adam<T>.Options = .init(), pseudoInputImages: Tensor<T>? = nil) {
+        model = LatentModel<T>.make(config)
+        values = ParameterVector(layout: model.layout)
+        model.initialize(values, seed: seed, pseudoInputImages: pseudoInputImages)
+        adam = Adam(layout: model.layout, options: options)
+        executor = StepExecutor(model: model, plan: plan, threads: threads)
+        self.seed = seed
+    }
+
+    /// Whether every element is finite: a NaN or ±∞ anywhere makes the running sum non-finite.
+    static func allFinite(_ x: UnsafePointer<Double>, count: Int) -> Bool {
+        var s = 0.0
+        for i in 0..<count { s += x[i] * 0 }
+        return s == 0
+    }
+
+    /// The reparameterisation noise of the given samples, `[rows, noiseWidth]`.
+    public func fillNoise(sampleIndices: [Int], epoch: Int, into out: UnsafeMutablePointer<T>) {
+        let nw = model.noiseWidth
+        for (r, i) in sampleIndices.enumerated() {
+            KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(i), purpose: .reparameterization))
+                .normals(into: out + r * nw, count: nw)
+        }
+    }
+
+    /// One Adam step on the batch `x` (`[rows, D]`) whose rows are the given global samples.
+    /// - Throws: `TrainingError.nonFinite` without touching the parameters.
+    @discardableResult
+    public func step(x: UnsafePointer<T>, sampleIndices: [Int], epoch: Int, beta: Double) throws -> LossSums {
+        let rows = sampleIndices.count
+        let eps = noise.reserve(rows * model.noiseWidth)
+        fillNoise(sampleIndices: sampleIndices, epoch: epoch, into: eps)
+        let sums = executor.run(x: x, noise: eps, rows: rows, beta: T(beta), values: values)
+        guard sums.loss.isFinite else { throw TrainingError.nonFinite(step: adam.step + 1, what: "loss") }
+        guard Self.allFinite(executor.gradientSum, count: model.layout.count) else {
+            throw TrainingError.nonFinite(step: adam.step + 1, what: "gradient")
+        }
+        adam.update(values, gradientSum: executor.gradientSum, scale: 1 / Double(rows))
+        return sums
+    }
+}

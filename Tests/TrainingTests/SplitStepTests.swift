@@ -1,0 +1,108 @@
+import XCTest
+import Tensor
+import NN
+import VAE
+import Training
+import TestSupport
+
+/// The split step (prior units + data units, summed in a fixed order) gives bit-identical
+/// gradients however the units are grouped onto threads.
+final class SplitStepTests: XCTestCase {
+    static func config(_ a: Architecture) -> ModelConfig {
+        ModelConfig(architecture: a, prior: .vampprior, likelihood: .bernoulli,
+                    inputSize: 20, hiddenSize: 8, latentSize: 3, components: 10)
+    }
+    let plan = StepPlan(batchSize: 12, dataUnitSize: 4, priorUnitSize: 3)   // 3 data units, 4 prior units
+
+    func batch(rows: Int, d: Int) -> [Float] {
+        var rng = FixtureRandom(seed: 11)
+        return (0..<(rows * d)).map { _ in rng.uniform() < 0.3 ? 1 : 0 }
+    }
+
+    func gradientSum(_ a: Architecture, threads: Int) -> [Double] {
+        let trainer = Trainer<Float>(config: Self.config(a), plan: plan, threads: threads, seed: 3)
+        let x = batch(rows: 12, d: 20)
+        let eps = UnsafeMutablePointer<Float>.allocate(capacity: 12 * trainer.model.noiseWidth)
+        defer { eps.deallocate() }
+        trainer.fillNoise(sampleIndices: Array(0..<12), epoch: 0, into: eps)
+        _ = x.withUnsafeBufferPointer {
+            trainer.executor.run(x: $0.baseAddress!, noise: eps, rows: 12, beta: 0.5, values: trainer.values)
+        }
+        return Array(UnsafeBufferPointer(start: trainer.executor.gradientSum, count: trainer.model.layout.count))
+    }
+
+    func testSplitStep_BitIdenticalForAnyThreadCount() {
+        for a in Architecture.allCases {
+            let one = gradientSum(a, threads: 1)
+            for t in [2, 3, 4] {
+                let other = gradientSum(a, threads: t)
+                XCTAssertEqual(one.map(\.bitPattern), other.map(\.bitPattern), "\(a): \(t) threads differ from 1")
+            }
+            XCTAssertTrue(one.contains { $0 != 0 })
+        }
+    }
+
+    /// The split step equals the whole step (one replica, one unit, one prior chunk) up to
+    /// rounding, in Double: the split is a regrouping of the same sums, not different maths.
+    func testSplitStep_EqualsWholeStep_Double() {
+        for a in Architecture.allCases {
+            let trainer = Trainer<Double>(config: Self.config(a), plan: plan, threads: 2, seed: 3)
+            let x = batch(rows: 12, d: 20).map(Double.init)
+            var eps = [Double](repeating: 0, count: 12 * trainer.model.noiseWidth)
+            eps.withUnsafeMutableBufferPointer { trainer.fillNoise(sampleIndices: Array(0..<12), epoch: 0, into: $0.baseAddress!) }
+            let split = x.withUnsafeBufferPointer { xp in
+                eps.withUnsafeBufferPointer { trainer.executor.run(x: xp.baseAddress!, noise: $0.baseAddress!, rows: 12, beta: 0.5, values: trainer.values) }
+            }
+            let splitGradient = Array(UnsafeBufferPointer(start: trainer.executor.gradientSum, count: trainer.model.layout.count))
+            let whole = LatentModel<Double>.make(Self.config(a))
+            let grads = ParameterVector<Double>(layout: whole.layout)
+            let wholeSums = x.withUnsafeBufferPointer { xp in
+                eps.withUnsafeBufferPointer {
+                    whole.lossAndGradient(x: xp.baseAddress!, noise: $0.baseAddress!, rows: 12, beta: 0.5,
+                                          ParameterAccess(values: UnsafePointer(trainer.values.data), gradients: grads.data))
+                }
+            }
+            assertClose(split.loss, wholeSums.loss, rtol: 1e-13)
+            assertClose(splitGradient, grads.storage.scalars, rtol: 1e-10, atol: 1e-12, "\(a)")
+        }
+    }
+
+    /// Several Adam steps with 1 and with 3 threads end on the same bits.
+    func testTraining_ParametersBitIdenticalAcrossThreads() throws {
+        func train(threads: Int) throws -> [UInt32] {
+            let trainer = Trainer<Float>(config: Self.config(.hvae), plan: plan, threads: threads, seed: 5)
+            let x = batch(rows: 12, d: 20)
+            for s in 0..<4 {
+                try x.withUnsafeBufferPointer {
+                    _ = try trainer.step(x: $0.baseAddress!, sampleIndices: Array((s * 12)..<(s * 12 + 12)), epoch: 0, beta: 0.3)
+                }
+            }
+            return trainer.values.storage.scalars.map(\.bitPattern)
+        }
+        XCTAssertEqual(try train(threads: 1), try train(threads: 3))
+    }
+}
+
+final class TreeSumTests: XCTestCase {
+    /// A pre-summed aligned subtree gives the same bits as summing its leaves inside the tree.
+    func testTreeSum_AlignedSubtreeIsTheSame() {
+        var rng = FixtureRandom(seed: 2)
+        let leaves: [[Float]] = (0..<7).map { _ in (0..<33).map { _ in Float(rng.normal() * 1e3) } }
+        var total = [Double](repeating: 0, count: 33)
+        withPointers(leaves) { TreeSum.sum($0, count: 33, into: &total) }
+        // Tree for 7 leaves: ((0+1)+(2+3)) + ((4+5)+6).
+        for i in 0..<33 {
+            let l = leaves.map { Double($0[i]) }
+            let expected = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + l[6])
+            XCTAssertEqual(total[i].bitPattern, expected.bitPattern)
+        }
+    }
+
+    func withPointers(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> Void) {
+        let copies = arrays.map { a -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count); p.initialize(from: a, count: a.count); return p
+        }
+        body(copies.map { UnsafePointer($0) })
+        copies.forEach { $0.deallocate() }
+    }
+}
