@@ -6,6 +6,11 @@ import CBLAS
 
 /// Thin wrappers over CBLAS (OpenBLAS on Linux, Accelerate on macOS), row-major only.
 public enum BLAS {
+    /// When true, GEMM calls add their floating-point operations (2·m·n·k) to `flopCount`.
+    /// Only for measuring a step's arithmetic on one thread; not synchronised.
+    nonisolated(unsafe) public static var countFlops = false
+    nonisolated(unsafe) public static var flopCount = 0
+
     /// `C = alpha · op(A) · op(B) + beta · C` in single precision, row-major.
     @inlinable
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -14,6 +19,7 @@ public enum BLAS {
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM dimension")
         if m == 0 || n == 0 { return }
+        if countFlops { flopCount += 2 * m * n * k }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -1,1 +1,12 @@
-print("largevae")
+import ArgumentParser
+
+/// The `largevae` command line.
+struct LargeVAE: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "largevae",
+        abstract: "Train VAEs with the VampPrior (Tomczak & Welling 2018) on one machine or many.",
+        version: "0.1.0",
+        subcommands: [Bench.self])
+}
+
+LargeVAE.main()

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Tensor
+import VAE
+import Training
+
+/// `largevae bench`: training throughput of the four paper models, beside a GEMM roofline.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training samples/s (median) and the fraction of a GEMM roofline.",
+        discussion: """
+        Batch 100 of 784-pixel binary images, the paper's layer sizes, Bernoulli likelihood.
+        Each thread count runs the step's units side by side on single-threaded BLAS, as the
+        trainer does, so results are bit-identical whatever the thread count.
+        Build with -c release: swift build -c release && .build/release/largevae bench
+        """)
+
+    @Option(help: "Comma-separated models to measure: vae/standard, vae/vampprior, hvae/standard, hvae/vampprior, vae/mog, hvae/mog.")
+    var models = "vae/standard,vae/vampprior,hvae/standard,hvae/vampprior"
+
+    @Option(help: "Comma-separated thread counts.")
+    var threads = "1,2"
+
+    @Option(help: "Timed runs per measurement; the median is reported.")
+    var runs = 5
+
+    @Option(help: "Training steps per timed run.")
+    var steps = 10
+
+    @Option(help: "Batch size.")
+    var batchSize = 100
+
+    @Option(help: "Rows per data unit.")
+    var dataUnit = 50
+
+    @Option(help: "Pseudo-inputs per prior unit.")
+    var priorUnit = 125
+
+    @Flag(help: "Print one JSON object per line instead of a table.")
+    var json = false
+
+    func parsedModels() throws -> [(Architecture, PriorKind)] {
+        try models.split(separator: ",").map { spec in
+            let parts = spec.split(separator: "/").map(String.init)
+            guard parts.count == 2, let a = Architecture(rawValue: parts[0]), let p = PriorKind(rawValue: parts[1]) else {
+                throw ValidationError("'\(spec)' is not a model: use ARCH/PRIOR with ARCH in vae, hvae and PRIOR in standard, vampprior, mog.")
+            }
+            return (a, p)
+        }
+    }
+
+    func parsedThreads() throws -> [Int] {
+        try threads.split(separator: ",").map {
+            guard let t = Int($0), t >= 1, t <= 256 else { throw ValidationError("'\($0)' is not a thread count (1–256).") }
+            return t
+        }
+    }
+
+    func validate() throws {
+        _ = try parsedModels()
+        _ = try parsedThreads()
+        guard runs >= 1, steps >= 1 else { throw ValidationError("--runs and --steps must be at least 1.") }
+        guard batchSize >= 1, dataUnit >= 1, priorUnit >= 1 else {
+            throw ValidationError("--batch-size, --data-unit and --prior-unit must be at least 1.")
+        }
+    }
+
+    func run() throws {
+        BLAS.threads = 1
+        let plan = StepPlan(batchSize: batchSize, dataUnitSize: dataUnit, priorUnitSize: priorUnit)
+        let threadCounts = try parsedThreads()
+        var roofline: [Int: Double] = [:]
+        for t in threadCounts { roofline[t] = Benchmark.gemmRoofline(threads: t) }
+        if !json {
+            print("GEMM roofline, sgemm [100×784]·[784×600] on single-threaded BLAS, median:")
+            for t in threadCounts { print(String(format: "  %d thread%@: %.1f GFLOP/s", t, t == 1 ? "" : "s", roofline[t]!)) }
+            print("")
+            print("model            threads  samples/s   step ms  GFLOP/step  roofline")
+        }
+        for (a, p) in try parsedModels() {
+            for t in threadCounts {
+                let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
+                let r = try Benchmark.measure(config: config, plan: plan, threads: t, runs: runs, steps: steps,
+                                              roofline: roofline[t]!)
+                if json {
+                    let data = try JSONEncoder().encode(r)
+                    print(String(decoding: data, as: UTF8.self))
+                } else {
+                    print(String(format: "%-16@ %7d  %9.0f  %8.2f  %10.3f  %7.1f%%", "\(a)/\(p)" as NSString, t,
+                                 r.samples_per_second, r.step_ms, r.gflops_per_step, 100 * r.roofline_fraction))
+                }
+                fflush(stdout)
+            }
+        }
+    }
+}
