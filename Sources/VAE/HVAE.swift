@@ -11,7 +11,13 @@ import NN
 /// loss = −log p(x|z1,z2) + β·(log q(z1|x,z2) + log q(z2|x) − log p(z1|z2) − log p(z2))
 /// ```
 /// Noise rows are `[ε1 | ε2]` (`[B, 2M]`). The prior (standard, VampPrior, MoG) is on z2.
-public final class HVAE<T: Scalar>: LatentModel<T> {
+public final class HVAE<T: Scalar> {
+    public let config: ModelConfig
+    public let prior: Prior<T>
+    /// Per-row `−log p(x|·)` and KL estimate of the last forward, `[rows]` each.
+    public let reconstructionPerRow = Workspace<T>()
+    public let klPerRow = Workspace<T>()
+    public private(set) var rows = 0
     public let encoderZ2: GaussianEncoder<T>
     public let encoderZ1X: GatedDense<T>
     public let encoderZ1Z2: GatedDense<T>
@@ -32,7 +38,8 @@ public final class HVAE<T: Scalar>: LatentModel<T> {
     @usableFromInline let ds1 = Workspace<T>(), ds2 = Workspace<T>(), dps1 = Workspace<T>()    // [B, 2M]
     @usableFromInline let dConcat = Workspace<T>(), dHalf = Workspace<T>()                  // [B, 2H], [B, 2H]
 
-    init(config: ModelConfig, layout: ParameterLayout = ParameterLayout()) {
+    init(config: ModelConfig, layout: ParameterLayout) {
+        self.config = config
         let (d, h, m) = (config.inputSize, config.hiddenSize, config.latentSize)
         encoderZ2 = GaussianEncoder("encoder_z2", inputs: d, hidden: h, latent: m, layout: layout)
         encoderZ1X = GatedDense("encoder_z1.x", inputs: d, outputs: h, layout: layout)
@@ -43,11 +50,10 @@ public final class HVAE<T: Scalar>: LatentModel<T> {
         decoderZ2 = GatedDense("decoder.z2", inputs: m, outputs: h, layout: layout)
         decoderJoint = GatedDense("decoder.joint", inputs: 2 * h, outputs: h, layout: layout)
         observation = Observation("decoder", hidden: h, pixels: d, likelihood: config.likelihood, layout: layout)
-        let prior = Prior<T>(kind: config.prior, components: config.components, latent: m, pixels: d, layout: layout)
-        super.init(config: config, layout: layout, prior: prior)
+        prior = Prior<T>(kind: config.prior, components: config.components, latent: m, pixels: d, layout: layout)
     }
 
-    private init(sharing o: HVAE<T>, layout: ParameterLayout) {
+    init(sharing o: HVAE<T>) {
         encoderZ2 = GaussianEncoder(sharing: o.encoderZ2)
         encoderZ1X = GatedDense(sharing: o.encoderZ1X)
         encoderZ1Z2 = GatedDense(sharing: o.encoderZ1Z2)
@@ -57,14 +63,11 @@ public final class HVAE<T: Scalar>: LatentModel<T> {
         decoderZ2 = GatedDense(sharing: o.decoderZ2)
         decoderJoint = GatedDense(sharing: o.decoderJoint)
         observation = Observation(sharing: o.observation)
-        super.init(config: o.config, layout: layout, prior: Prior(sharing: o.prior))
+        config = o.config
+        prior = Prior(sharing: o.prior)
     }
 
-    override func rebinding(layout: ParameterLayout) -> LatentModel<T> { HVAE(sharing: self, layout: layout) }
-
-    public override var topEncoder: GaussianEncoder<T> { encoderZ2 }
-
-    override func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) {
+    func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) {
         for e in [encoderZ2, encoderZ1, priorZ1] { e.initialize(values, random: random) }
         for l in [encoderZ1X, encoderZ1Z2, decoderZ1, decoderZ2, decoderJoint] {
             l.initialize(values, random: random(l.linear.weights[0].name))
@@ -90,7 +93,7 @@ public final class HVAE<T: Scalar>: LatentModel<T> {
         }
     }
 
-    public override func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
+    public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
                                  priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
         let m = config.latentSize, h = config.hiddenSize
         self.noise = noise; self.rows = rows
@@ -120,10 +123,10 @@ public final class HVAE<T: Scalar>: LatentModel<T> {
         for r in 0..<rows { pz[r] += t[r] }
         let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
         for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
-        return sums(rows: rows, beta: beta)
+        return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
     }
 
-    public override func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
+    public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
                                   dPriorStats: UnsafeMutablePointer<T>?) {
         let m = config.latentSize, h = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }

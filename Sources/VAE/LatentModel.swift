@@ -22,51 +22,70 @@ public struct LossSums: Equatable, Sendable {
     }
 }
 
-/// What the two architectures share: the data pass with its loss and gradient, the prior pass,
-/// and initialisation. One instance is a *replica*: it reads shared parameter values and keeps
-/// its own caches, so each thread (or worker) owns one.
+/// A VAE or HVAE replica with its prior: the data pass with its loss and gradient, the prior
+/// pass, and initialisation. A replica reads shared parameter values and keeps its own caches,
+/// so each thread (or worker) owns one.
 ///
 /// Per image, from one reparameterised sample:
 /// ```
 /// loss = −log p(x|z) + β·(log q(z|x) − log p(z))
 /// ```
-public class LatentModel<T: Scalar> {
+/// The architecture is an enum, not a subclass, so that every call is statically dispatched and
+/// the generic code specialises to concrete `Float` loops in release builds.
+public final class LatentModel<T: Scalar> {
+    /// The architecture-specific network.
+    public enum Network {
+        case vae(VAE<T>)
+        case hvae(HVAE<T>)
+    }
+
     public let config: ModelConfig
     public let layout: ParameterLayout
-    public let prior: Prior<T>
-    /// Per-row results of the last forward: `−log p(x|z)` and the KL estimate, `[rows]` each.
-    public let reconstructionPerRow = Workspace<T>()
-    public let klPerRow = Workspace<T>()
-    public internal(set) var rows = 0
+    public let network: Network
     /// The prior pass's `[K, 2M]` statistics and their gradient, for whole-step helpers.
     public let priorStatsBuffer = Workspace<T>()
     public let priorStatsGradientBuffer = Workspace<T>()
 
-    init(config: ModelConfig, layout: ParameterLayout, prior: Prior<T>) {
+    init(config: ModelConfig, layout: ParameterLayout, network: Network) {
         self.config = config
         self.layout = layout
-        self.prior = prior
+        self.network = network
     }
 
     /// Builds a model with freshly registered parameters.
     public static func make(_ config: ModelConfig) -> LatentModel<T> {
+        let layout = ParameterLayout()
         switch config.architecture {
-        case .vae: return VAE<T>(config: config)
-        case .hvae: return HVAE<T>(config: config)
+        case .vae: return LatentModel(config: config, layout: layout, network: .vae(VAE(config: config, layout: layout)))
+        case .hvae: return LatentModel(config: config, layout: layout, network: .hvae(HVAE(config: config, layout: layout)))
         }
     }
 
     /// A replica over the same parameter layout, with caches of its own.
     public func replica() -> LatentModel<T> {
-        let other = LatentModel.make(config)
-        precondition(other.layout.entries == layout.entries, "model construction is not deterministic")
-        return other.rebinding(layout: layout)
+        switch network {
+        case .vae(let n): return LatentModel(config: config, layout: layout, network: .vae(VAE(sharing: n)))
+        case .hvae(let n): return LatentModel(config: config, layout: layout, network: .hvae(HVAE(sharing: n)))
+        }
     }
 
-    func rebinding(layout: ParameterLayout) -> LatentModel<T> { fatalError("abstract") }
+    /// The prior on the top latent.
+    public var prior: Prior<T> {
+        switch network { case .vae(let n): return n.prior; case .hvae(let n): return n.prior }
+    }
 
     /// The encoder the VampPrior runs on its pseudo-inputs: q(z|·), or q(z2|·) for the HVAE.
-    public var topEncoder: GaussianEncoder<T> { fatalError("abstract") }
+    public var topEncoder: GaussianEncoder<T> {
+        switch network { case .vae(let n): return n.encoder; case .hvae(let n): return n.encoderZ2 }
+    }
+
+    /// Per-row results of the last forward, `[rows]` each: `−log p(x|z)` and the KL estimate.
+    public var reconstructionPerRow: Workspace<T> {
+        switch network { case .vae(let n): return n.reconstructionPerRow; case .hvae(let n): return n.reconstructionPerRow }
+    }
+    public var klPerRow: Workspace<T> {
+        switch network { case .vae(let n): return n.klPerRow; case .hvae(let n): return n.klPerRow }
+    }
 
     /// Noise values per row that `forward` reads: M (`vae`) or 2M (`hvae`).
     public var noiseWidth: Int { config.noiseWidth }
@@ -77,47 +96,55 @@ public class LatentModel<T: Scalar> {
             guard let i = self.layout.entries.firstIndex(where: { $0.name == name }) else {
                 preconditionFailure("no parameter \(name) to key its initialisation")
             }
-            let index = UInt64(i)
-            return KeyedRandom(RandomKey(seed: seed, epoch: 0, index: index, purpose: .initialization))
+            return KeyedRandom(RandomKey(seed: seed, epoch: 0, index: UInt64(i), purpose: .initialization))
         }
-        initializeLayers(values, random: keyed)
+        switch network {
+        case .vae(let n): n.initializeLayers(values, random: keyed)
+        case .hvae(let n): n.initializeLayers(values, random: keyed)
+        }
         guard let first = (prior.pseudoInputs ?? prior.means) else { return }
         prior.initialize(values, random: keyed(first.name), mean: config.pseudoInputMean,
                          std: config.pseudoInputStd, images: pseudoInputImages)
     }
 
-    func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) { fatalError("abstract") }
-
-    /// The data pass: the loss of `rows` images and, with `gradient`, caches for `backward`.
+    /// The data pass: the loss of `rows` images and caches for `backward`.
     /// - Parameters:
     ///   - x: `[rows, D]`, valid until `backward`.
     ///   - noise: `[rows, noiseWidth]` standard normal ε.
     ///   - priorStats: the VampPrior's `[K, 2M]` statistics from the prior pass, else nil.
     /// - Returns: sums over the rows; per-row parts are in `reconstructionPerRow`, `klPerRow`.
+    @inlinable
     public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
                         priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
-        fatalError("abstract")
+        switch network {
+        case .vae(let n): return n.forward(x: x, noise: noise, rows: rows, beta: beta, priorStats: priorStats, p)
+        case .hvae(let n): return n.forward(x: x, noise: noise, rows: rows, beta: beta, priorStats: priorStats, p)
+        }
     }
 
     /// Adds `∂(Σ_rows loss)/∂θ` into `p.gradients` and, for the VampPrior, writes the loss
     /// gradient with respect to the prior statistics into `dPriorStats` (`[K, 2M]`, overwritten).
+    @inlinable
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
                          dPriorStats: UnsafeMutablePointer<T>?) {
-        fatalError("abstract")
-    }
-
-    /// Sums of the last forward's per-row results.
-    func sums(rows: Int, beta: T) -> LossSums {
-        var s = LossSums()
-        let re = reconstructionPerRow.data, kl = klPerRow.data
-        for r in 0..<rows {
-            s.reconstruction += Double(re[r])
-            s.kl += Double(kl[r])
-            s.loss += Double(re[r] + beta * kl[r])
+        switch network {
+        case .vae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
+        case .hvae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
         }
-        s.count = rows
-        return s
     }
+}
+
+/// Sums of per-row results: `RE`, `KL` and `RE + β·KL`.
+@inlinable
+func lossSums<T: Scalar>(reconstruction re: UnsafePointer<T>, kl: UnsafePointer<T>, rows: Int, beta: T) -> LossSums {
+    var s = LossSums()
+    for r in 0..<rows {
+        s.reconstruction += Double(re[r])
+        s.kl += Double(kl[r])
+        s.loss += Double(re[r] + beta * kl[r])
+    }
+    s.count = rows
+    return s
 }
 
 /// Adds `∂L/∂z` into the gradient of the statistics it was drawn from:

@@ -11,7 +11,13 @@ import NN
 /// ```
 /// Parameters: `encoder.*`, `decoder.0.*`, `decoder.1.*`, `decoder.mean.*`
 /// (`decoder.logscale.*`), then `prior.*`.
-public final class VAE<T: Scalar>: LatentModel<T> {
+public final class VAE<T: Scalar> {
+    public let config: ModelConfig
+    public let prior: Prior<T>
+    /// Per-row `−log p(x|·)` and KL estimate of the last forward, `[rows]` each.
+    public let reconstructionPerRow = Workspace<T>()
+    public let klPerRow = Workspace<T>()
+    public private(set) var rows = 0
     public let encoder: GaussianEncoder<T>
     public let decoder: [GatedDense<T>]
     public let observation: Observation<T>
@@ -28,34 +34,31 @@ public final class VAE<T: Scalar>: LatentModel<T> {
     @usableFromInline let dStats = Workspace<T>()     // [B, 2M]
     @usableFromInline let dHidden = Workspace<T>()    // [B, 2H]
 
-    init(config: ModelConfig, layout: ParameterLayout = ParameterLayout()) {
+    init(config: ModelConfig, layout: ParameterLayout) {
+        self.config = config
         let (d, h, m) = (config.inputSize, config.hiddenSize, config.latentSize)
         encoder = GaussianEncoder("encoder", inputs: d, hidden: h, latent: m, layout: layout)
         decoder = [GatedDense("decoder.0", inputs: m, outputs: h, layout: layout),
                    GatedDense("decoder.1", inputs: h, outputs: h, layout: layout)]
         observation = Observation("decoder", hidden: h, pixels: d, likelihood: config.likelihood, layout: layout)
-        let prior = Prior<T>(kind: config.prior, components: config.components, latent: m, pixels: d, layout: layout)
-        super.init(config: config, layout: layout, prior: prior)
+        prior = Prior<T>(kind: config.prior, components: config.components, latent: m, pixels: d, layout: layout)
     }
 
-    private init(sharing other: VAE<T>, layout: ParameterLayout) {
+    init(sharing other: VAE<T>) {
         encoder = GaussianEncoder(sharing: other.encoder)
         decoder = other.decoder.map { GatedDense(sharing: $0) }
         observation = Observation(sharing: other.observation)
-        super.init(config: other.config, layout: layout, prior: Prior(sharing: other.prior))
+        config = other.config
+        prior = Prior(sharing: other.prior)
     }
 
-    override func rebinding(layout: ParameterLayout) -> LatentModel<T> { VAE(sharing: self, layout: layout) }
-
-    public override var topEncoder: GaussianEncoder<T> { encoder }
-
-    override func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) {
+    func initializeLayers(_ values: ParameterVector<T>, random: (String) -> KeyedRandom) {
         encoder.initialize(values, random: random)
         for l in decoder { l.initialize(values, random: random(l.linear.weights[0].name)) }
         observation.head.initialize(values, random: random(observation.head.weights[0].name))
     }
 
-    public override func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
+    public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
                                  priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
         let m = config.latentSize
         input = x; self.noise = noise; self.rows = rows
@@ -69,7 +72,7 @@ public final class VAE<T: Scalar>: LatentModel<T> {
         prior.logDensity(rows: rows, z: zz, ldz: m, stats: priorStats, p, into: pz)
         let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
         for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
-        return sums(rows: rows, beta: beta)
+        return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
     }
 
     @usableFromInline func decode(_ z: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>) -> UnsafePointer<T> {
@@ -78,7 +81,7 @@ public final class VAE<T: Scalar>: LatentModel<T> {
         return h
     }
 
-    public override func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
+    public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
                                   dPriorStats: UnsafeMutablePointer<T>?) {
         let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }
