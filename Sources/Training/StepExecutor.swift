@@ -27,6 +27,7 @@ public final class StepExecutor<T: Scalar> {
     var priorGradients: [ParameterVector<T>] = []
     var unitStatsGradients: [Tensor<T>] = []
     var unitLosses: [LossSums] = []
+    var unitNoise: [Workspace<T>] = []
     let stats: Tensor<T>, statsGradient: Tensor<T>
     let statsGradientSum: UnsafeMutablePointer<Double>
     /// `Σ_units ∂loss/∂θ` of the last step, `[P]`, in Float64 (not yet divided by the batch size).
@@ -68,11 +69,24 @@ public final class StepExecutor<T: Scalar> {
         }
     }
 
-    /// One step's summed loss and gradient on `rows` images; the gradient is left in `gradientSum`.
-    /// - Parameters:
-    ///   - x: `[rows, D]`; noise: `[rows, noiseWidth]`.
+    /// Fills the reparameterisation noise of batch rows `range` into `[range.count, noiseWidth]`.
+    public typealias NoiseSource = (_ range: Range<Int>, _ into: UnsafeMutablePointer<T>) -> Void
+
+    /// One step with the noise given as `[rows, noiseWidth]`.
     public func run(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
                     values: ParameterVector<T>) -> LossSums {
+        let nw = config.noiseWidth
+        return run(x: x, rows: rows, beta: beta, values: values) { range, out in
+            out.update(from: noise + range.lowerBound * nw, count: range.count * nw)
+        }
+    }
+
+    /// One step's summed loss and gradient on `rows` images; the gradient is left in `gradientSum`.
+    /// Each data unit draws its own noise (on its own thread) through `noise`.
+    /// - Parameters:
+    ///   - x: `[rows, D]`.
+    public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>,
+                    noise: NoiseSource) -> LossSums {
         let dataUnits = plan.dataUnits(rows: rows)
         let vamp = replicas[0].prior.needsPriorPass
         let priorUnits = vamp ? plan.priorUnits(components: config.components) : []
@@ -92,7 +106,9 @@ public final class StepExecutor<T: Scalar> {
             let r = dataUnits[u], g = dataGradients[u].data
             (g + ranges.data.lowerBound).update(repeating: 0, count: ranges.data.count)
             let access = ParameterAccess(values: valuesPointer, gradients: g)
-            unitLosses[u] = model.forward(x: x + r.lowerBound * d, noise: noise + r.lowerBound * nw, rows: r.count,
+            let eps = unitNoise[u].reserve(r.count * nw)
+            noise(r, eps)
+            unitLosses[u] = model.forward(x: x + r.lowerBound * d, noise: eps, rows: r.count,
                                           beta: beta, priorStats: statsPointer, access)
             model.backward(beta: beta, priorStats: statsPointer, access,
                            dPriorStats: vamp ? unitStatsGradients[u].data : nil)
@@ -142,6 +158,7 @@ public final class StepExecutor<T: Scalar> {
             dataGradients.append(ParameterVector(layout: layout))
             unitStatsGradients.append(Tensor(shape: vamp ? [k, w] : [0]))
             unitLosses.append(LossSums())
+            unitNoise.append(Workspace())
         }
         while priorGradients.count < Swift.max(priorUnits, 1) {
             priorGradients.append(ParameterVector(layout: layout))

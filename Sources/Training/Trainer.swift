@@ -31,7 +31,6 @@ public final class Trainer<T: Scalar> {
     public let adam: Adam<T>
     public let executor: StepExecutor<T>
     public let seed: UInt64
-    let noise = Workspace<T>()
 
     public init(config: ModelConfig, plan: StepPlan = StepPlan(), threads: Int = 1, seed: UInt64 = 1,
                 adam options: Adam<T>.Options = .init(), pseudoInputImages: Tensor<T>? = nil) {
@@ -51,7 +50,7 @@ public final class Trainer<T: Scalar> {
     }
 
     /// The reparameterisation noise of the given samples, `[rows, noiseWidth]`.
-    public func fillNoise(sampleIndices: [Int], epoch: Int, into out: UnsafeMutablePointer<T>) {
+    public func fillNoise<C: Collection>(sampleIndices: C, epoch: Int, into out: UnsafeMutablePointer<T>) where C.Element == Int {
         let nw = model.noiseWidth
         for (r, i) in sampleIndices.enumerated() {
             KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(i), purpose: .reparameterization))
@@ -64,9 +63,9 @@ public final class Trainer<T: Scalar> {
     @discardableResult
     public func step(x: UnsafePointer<T>, sampleIndices: [Int], epoch: Int, beta: Double) throws -> LossSums {
         let rows = sampleIndices.count
-        let eps = noise.reserve(rows * model.noiseWidth)
-        fillNoise(sampleIndices: sampleIndices, epoch: epoch, into: eps)
-        let sums = executor.run(x: x, noise: eps, rows: rows, beta: T(beta), values: values)
+        let sums = executor.run(x: x, rows: rows, beta: T(beta), values: values) { range, out in
+            self.fillNoise(sampleIndices: sampleIndices[range], epoch: epoch, into: out)
+        }
         guard sums.loss.isFinite else { throw TrainingError.nonFinite(step: adam.step + 1, what: "loss") }
         guard Self.allFinite(executor.gradientSum, count: model.layout.count) else {
             throw TrainingError.nonFinite(step: adam.step + 1, what: "gradient")
