@@ -94,13 +94,27 @@ public final class HVAE<T: Scalar> {
     }
 
     public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
-                                 priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
-        let m = config.latentSize, h = config.hiddenSize
+                        priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
         self.noise = noise; self.rows = rows
         let s2 = encoderZ2.forward(x, rows: rows, p)                                          // [B, 2M]
+        let a = encoderZ1X.forward(x, rows: rows, p).data                                     // [B, H]
+        forward(x: x, stats: s2, branch: a, noise: noise, rows: rows, priorStats: priorStats, p, gradient: true)
+        let px = logPx.data, q = logQ.data, pz = logPz.data
+        let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
+        for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
+        return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
+    }
+
+    /// Everything after the sample-independent encoding of x, into `logPx`, `logQ` (both q terms)
+    /// and `logPz` (both p terms), `[rows]` each.
+    /// - Parameters:
+    ///   - stats: q(z2|x)'s `[μ2 | lv2]`, `[rows, 2M]`; branch: `GatedDense_x(x)`, `[rows, H]`.
+    ///   - noise: `[rows, 2M]`, `[ε1 | ε2]`.
+    func forward(x: UnsafePointer<T>, stats s2: UnsafePointer<T>, branch a: UnsafePointer<T>, noise: UnsafePointer<T>,
+                 rows: Int, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>, gradient: Bool) {
+        let m = config.latentSize, h = config.hiddenSize
         let zz2 = z2.reserve(rows * m), sd2 = std2.reserve(rows * m)
         reparameterize(rows: rows, m: m, stats: s2, noise: noise + m, ldn: 2 * m, z: zz2, std: sd2)
-        let a = encoderZ1X.forward(x, rows: rows, p).data                                     // [B, H]
         let b = encoderZ1Z2.forward(zz2, rows: rows, p).data                                  // [B, H]
         let cq = concatQ.reserve(rows * 2 * h)
         concatenate(a, b, rows: rows, width: h, into: cq)                                     // [B, 2H]
@@ -114,16 +128,13 @@ public final class HVAE<T: Scalar> {
         concatenate(c, e, rows: rows, width: h, into: cp)
         let hj = decoderJoint.forward(cp, rows: rows, p).data                                 // [B, H]
         let px = logPx.reserve(rows), q = logQ.reserve(rows), pz = logPz.reserve(rows), t = tmp.reserve(rows)
-        observation.forward(x: x, h: hj, rows: rows, p, into: px, gradient: true)
+        observation.forward(x: x, h: hj, rows: rows, p, into: px, gradient: gradient)
         LogDensity.normalDiagonal(rows: rows, dimension: m, x: zz1, ldx: m, stats: s1, lds: 2 * m, into: q)
         LogDensity.normalDiagonal(rows: rows, dimension: m, x: zz2, ldx: m, stats: s2, lds: 2 * m, into: t)
         for r in 0..<rows { q[r] += t[r] }
         LogDensity.normalDiagonal(rows: rows, dimension: m, x: zz1, ldx: m, stats: ps1, lds: 2 * m, into: pz)
         prior.logDensity(rows: rows, z: zz2, ldz: m, stats: priorStats, p, into: t)
         for r in 0..<rows { pz[r] += t[r] }
-        let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
-        for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
-        return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
     }
 
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,

@@ -45,6 +45,9 @@ public final class LatentModel<T: Scalar> {
     /// The prior pass's `[K, 2M]` statistics and their gradient, for whole-step helpers.
     public let priorStatsBuffer = Workspace<T>()
     public let priorStatsGradientBuffer = Workspace<T>()
+    /// Evaluation scratch: replicated images, statistics and branches, noise, weights.
+    let evalX = Workspace<T>(), evalStats = Workspace<T>(), evalNoise = Workspace<T>()
+    let evalWeights = Workspace<T>(), evalEncoded = Workspace<T>(), evalBranch = Workspace<T>()
 
     init(config: ModelConfig, layout: ParameterLayout, network: Network) {
         self.config = config

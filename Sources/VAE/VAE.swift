@@ -22,7 +22,6 @@ public final class VAE<T: Scalar> {
     public let decoder: [GatedDense<T>]
     public let observation: Observation<T>
 
-    @usableFromInline var input: UnsafePointer<T>?
     @usableFromInline var noise: UnsafePointer<T>?
     @usableFromInline let z = Workspace<T>()          // [B, M]
     @usableFromInline let std = Workspace<T>()        // [B, M]
@@ -59,20 +58,27 @@ public final class VAE<T: Scalar> {
     }
 
     public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
-                                 priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
-        let m = config.latentSize
-        input = x; self.noise = noise; self.rows = rows
+                        priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
+        self.noise = noise; self.rows = rows
         let stats = encoder.forward(x, rows: rows, p)                                       // [B, 2M]
+        forward(x: x, stats: stats, noise: noise, rows: rows, priorStats: priorStats, p, gradient: true)
+        let px = logPx.data, q = logQ.data, pz = logPz.data
+        let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
+        for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
+        return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
+    }
+
+    /// Everything after encoding: `logPx`, `logQ`, `logPz` (`[rows]` each) from `[μ | lv]`.
+    func forward(x: UnsafePointer<T>, stats: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int,
+                 priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>, gradient: Bool) {
+        let m = config.latentSize
         let zz = z.reserve(rows * m), sd = std.reserve(rows * m)
         reparameterize(rows: rows, m: m, stats: stats, noise: noise, ldn: m, z: zz, std: sd)  // [B, M]
         let h = decode(zz, rows: rows, p)                                                   // [B, H]
         let px = logPx.reserve(rows), q = logQ.reserve(rows), pz = logPz.reserve(rows)
-        observation.forward(x: x, h: h, rows: rows, p, into: px, gradient: true)
+        observation.forward(x: x, h: h, rows: rows, p, into: px, gradient: gradient)
         LogDensity.normalDiagonal(rows: rows, dimension: m, x: zz, ldx: m, stats: stats, lds: 2 * m, into: q)
         prior.logDensity(rows: rows, z: zz, ldz: m, stats: priorStats, p, into: pz)
-        let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
-        for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
-        return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
     }
 
     @usableFromInline func decode(_ z: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>) -> UnsafePointer<T> {
