@@ -33,6 +33,12 @@ public final class StepExecutor<T: Scalar> {
     /// `Σ_units ∂loss/∂θ` of the last step, `[P]`, in Float64 (not yet divided by the batch size).
     public let gradientSum: UnsafeMutablePointer<Double>
     let priorScratch: UnsafeMutablePointer<Double>
+    /// Per-thread scratch for tree sums.
+    let treeScratch: [UnsafeMutablePointer<Double>]
+    let priorUnits: [Range<Int>]
+    /// Element blocks of the data range that threads reduce side by side.
+    let reductionBlocks: [Range<Int>]
+    var dataUnits: (rows: Int, units: [Range<Int>]) = (0, [])
 
     public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1) {
         precondition(threads >= 1, "at least one thread")
@@ -48,24 +54,30 @@ public final class StepExecutor<T: Scalar> {
         gradientSum = .allocate(capacity: p)
         gradientSum.initialize(repeating: 0, count: p)
         priorScratch = .allocate(capacity: Swift.max(ranges.priorEncoder.count, 1))
+        let leaves = Swift.max(plan.dataUnits(rows: plan.batchSize).count, plan.priorUnits(components: k).count, 64)
+        treeScratch = (0..<threads).map { _ in .allocate(capacity: TreeSum.scratchCount(leafCount: leaves)) }
+        priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
+        let data = ranges.data.count
+        reductionBlocks = StepPlan.cut(data, into: Swift.max((data + threads - 1) / threads, 1))
     }
 
     deinit {
         statsGradientSum.deallocate()
         gradientSum.deallocate()
         priorScratch.deallocate()
+        treeScratch.forEach { $0.deallocate() }
     }
 
     var layout: ParameterLayout { replicas[0].layout }
 
     /// Runs `body(i, replica)` for `i in 0..<count`, item i on thread `i mod threads`.
-    func parallel(_ count: Int, _ body: (Int, LatentModel<T>) -> Void) {
+    func parallel(_ count: Int, _ body: (Int, Int) -> Void) {
         if threads == 1 || count <= 1 {
-            for i in 0..<count { body(i, replicas[i % threads]) }
+            for i in 0..<count { body(i, i % threads) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in stride(from: t, to: count, by: threads) { body(i, replicas[t]) }
+        DispatchQueue.concurrentPerform(iterations: Swift.min(threads, count)) { t in
+            for i in stride(from: t, to: count, by: threads) { body(i, t) }
         }
     }
 
@@ -87,23 +99,23 @@ public final class StepExecutor<T: Scalar> {
     ///   - x: `[rows, D]`.
     public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>,
                     noise: NoiseSource) -> LossSums {
-        let dataUnits = plan.dataUnits(rows: rows)
-        let vamp = replicas[0].prior.needsPriorPass
-        let priorUnits = vamp ? plan.priorUnits(components: config.components) : []
+        if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
+        let dataUnits = self.dataUnits.units, priorUnits = self.priorUnits
+        let vamp = !priorUnits.isEmpty
         reserve(dataUnits: dataUnits.count, priorUnits: priorUnits.count, vamp: vamp)
         let d = config.inputSize, nw = config.noiseWidth, w = 2 * config.latentSize
         let valuesPointer = UnsafePointer(values.data)
         if vamp {
-            parallel(priorUnits.count) { c, model in
-                let r = priorUnits[c]
+            parallel(priorUnits.count) { c, t in
+                let r = priorUnits[c], model = replicas[t]
                 model.prior.forward(chunk: c, range: r, encoder: model.topEncoder,
                                     ParameterAccess(values: valuesPointer, gradients: priorGradients[c].data),
                                     into: stats.data + r.lowerBound * w)
             }
         }
         let statsPointer: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
-        parallel(dataUnits.count) { u, model in
-            let r = dataUnits[u], g = dataGradients[u].data
+        parallel(dataUnits.count) { u, t in
+            let r = dataUnits[u], g = dataGradients[u].data, model = replicas[t]
             (g + ranges.data.lowerBound).update(repeating: 0, count: ranges.data.count)
             let access = ParameterAccess(values: valuesPointer, gradients: g)
             let eps = unitNoise[u].reserve(r.count * nw)
@@ -114,11 +126,11 @@ public final class StepExecutor<T: Scalar> {
                            dPriorStats: vamp ? unitStatsGradients[u].data : nil)
         }
         if vamp {
-            TreeSum.sum(unitStatsGradients[0..<dataUnits.count].map { UnsafePointer($0.data) },
-                        count: stats.count, into: statsGradientSum)
+            TreeSum.sum(leafCount: dataUnits.count, leaf: { UnsafePointer(unitStatsGradients[$0].data) },
+                        count: stats.count, into: statsGradientSum, scratch: treeScratch[0])
             for i in 0..<stats.count { statsGradient.data[i] = T(statsGradientSum[i]) }
-            parallel(priorUnits.count) { c, model in
-                let r = priorUnits[c], g = priorGradients[c].data
+            parallel(priorUnits.count) { c, t in
+                let r = priorUnits[c], g = priorGradients[c].data, model = replicas[t]
                 (g + ranges.priorEncoder.lowerBound).update(repeating: 0, count: ranges.priorEncoder.count)
                 (g + ranges.pseudoInputs.lowerBound + r.lowerBound * d).update(repeating: 0, count: r.count * d)
                 model.prior.backward(chunk: c, dStats: statsGradient.data + r.lowerBound * w,
@@ -132,17 +144,15 @@ public final class StepExecutor<T: Scalar> {
     /// The fixed-order reduction of the unit gradients into `gradientSum`.
     func reduce(dataUnits: Int, priorUnits: [Range<Int>]) {
         let data = ranges.data, enc = ranges.priorEncoder
-        let leaves = dataGradients[0..<dataUnits].map { UnsafePointer($0.data) }
         // Element blocks are independent, so threads may split them without changing any bit.
-        let blocks = StepPlan.cut(data.count, into: (data.count + threads - 1) / threads)
-        parallel(blocks.count) { b, _ in
-            let r = blocks[b]
-            TreeSum.sum(leaves.map { $0 + data.lowerBound + r.lowerBound }, count: r.count,
-                        into: gradientSum + data.lowerBound + r.lowerBound)
+        parallel(reductionBlocks.count) { b, t in
+            let start = data.lowerBound + reductionBlocks[b].lowerBound
+            TreeSum.sum(leafCount: dataUnits, leaf: { UnsafePointer(self.dataGradients[$0].data + start) },
+                        count: reductionBlocks[b].count, into: gradientSum + start, scratch: treeScratch[t])
         }
         guard !priorUnits.isEmpty else { return }
-        TreeSum.sum(priorGradients[0..<priorUnits.count].map { UnsafePointer($0.data + enc.lowerBound) },
-                    count: enc.count, into: priorScratch)
+        TreeSum.sum(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data + enc.lowerBound) },
+                    count: enc.count, into: priorScratch, scratch: treeScratch[0])
         for i in 0..<enc.count { gradientSum[enc.lowerBound + i] += priorScratch[i] }
         let d = config.inputSize
         for (c, r) in priorUnits.enumerated() {

@@ -12,36 +12,49 @@ import Tensor
 public enum TreeSum {
     static let block = 2048
 
+    /// Float64 scratch that `sum(leafCount:…)` needs for `leafCount` leaves.
+    public static func scratchCount(leafCount: Int) -> Int {
+        var levels = 0
+        while (1 << levels) < leafCount { levels += 1 }
+        return (levels + 1) * block
+    }
+
     /// `out[i] = Σ_u leaves[u][i]` for `i in 0..<count`, in tree order. `out` is overwritten.
     public static func sum<T: Scalar>(_ leaves: [UnsafePointer<T>], count: Int, into out: UnsafeMutablePointer<Double>) {
-        precondition(!leaves.isEmpty, "a tree sum needs at least one leaf")
-        var size = 1
-        while size < leaves.count { size *= 2 }
-        var levels = 0
-        while (1 << levels) < size { levels += 1 }
-        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (levels + 1) * block)
+        let n = scratchCount(leafCount: leaves.count)
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: n)
         defer { scratch.deallocate() }
+        sum(leafCount: leaves.count, leaf: { leaves[$0] }, count: count, into: out, scratch: scratch)
+    }
+
+    /// The same sum without allocating: leaf u is `leaf(u)`, and `scratch` holds
+    /// `scratchCount(leafCount:)` elements.
+    public static func sum<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, count: Int,
+                                      into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        precondition(leafCount > 0, "a tree sum needs at least one leaf")
+        var size = 1
+        while size < leafCount { size *= 2 }
         var start = 0
         while start < count {
             let n = Swift.min(block, count - start)
-            node(leaves, lo: 0, size: size, offset: start, n: n, into: out + start, scratch: scratch)
+            node(leafCount, leaf, lo: 0, size: size, offset: start, n: n, into: out + start, scratch: scratch)
             start += n
         }
     }
 
     /// Writes node(lo, size) for elements `offset ..< offset + n` into `out`; false when empty.
     @discardableResult
-    static func node<T: Scalar>(_ leaves: [UnsafePointer<T>], lo: Int, size: Int, offset: Int, n: Int,
+    static func node<T: Scalar>(_ leafCount: Int, _ leaf: (Int) -> UnsafePointer<T>, lo: Int, size: Int, offset: Int, n: Int,
                                 into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) -> Bool {
-        if lo >= leaves.count { return false }
+        if lo >= leafCount { return false }
         if size == 1 {
-            let x = leaves[lo] + offset
+            let x = leaf(lo) + offset
             for i in 0..<n { out[i] = Double(x[i]) }
             return true
         }
         let half = size / 2
-        node(leaves, lo: lo, size: half, offset: offset, n: n, into: out, scratch: scratch + block)
-        if node(leaves, lo: lo + half, size: half, offset: offset, n: n, into: scratch, scratch: scratch + block) {
+        node(leafCount, leaf, lo: lo, size: half, offset: offset, n: n, into: out, scratch: scratch + block)
+        if node(leafCount, leaf, lo: lo + half, size: half, offset: offset, n: n, into: scratch, scratch: scratch + block) {
             for i in 0..<n { out[i] += scratch[i] }
         }
         return true
