@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import CKernels
 
 /// Adam (Kingma & Ba 2015) with PyTorch's exact update, over a whole flat parameter vector.
 ///
@@ -65,31 +66,24 @@ public final class Adam<T: Scalar> {
         let theta = parameters.data, m = firstMoments.data, v = secondMoments.data
         let s = options.normalizeGradients ? 1 : scale
         // Eight lanes at a time; every element sees the same operations in the same order.
-        typealias V = SIMD8<T>
-        @inline(__always) func apply(_ g64: SIMD8<Double>, _ th: inout V, _ mv: inout V, _ vv: inout V) {
-            var g = V(g64 * s)
-            if wd != 0 { g += wd * th }
-            mv += (1 - b1) * (g - mv)
-            vv = vv * b2 + (1 - b2) * g * g
-            let denom = vv.squareRoot() / bc2Sqrt + eps
-            th -= stepSize * (mv / denom)
+        if T.self == Float.self {
+            theta.withMemoryRebound(to: Float.self, capacity: n) { th in
+                m.withMemoryRebound(to: Float.self, capacity: n) { mf in
+                    v.withMemoryRebound(to: Float.self, capacity: n) { vf in
+                        largevae_adam_f32(n, gradientSum, s, th, mf, vf, Float(b1), Float(b2), Float(stepSize),
+                                          Float(bc2Sqrt), Float(eps), Float(wd))
+                    }
+                }
+            }
+            return
         }
-        var i = 0
-        while i + 8 <= n {
-            var th = UnsafeRawPointer(theta + i).loadUnaligned(as: V.self)
-            var mv = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
-            var vv = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
-            apply(UnsafeRawPointer(gradientSum + i).loadUnaligned(as: SIMD8<Double>.self), &th, &mv, &vv)
-            UnsafeMutableRawPointer(theta + i).storeBytes(of: th, as: V.self)
-            UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: V.self)
-            UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: V.self)
-            i += 8
-        }
-        if i < n {   // the tail, through the same lane arithmetic
-            var g64 = SIMD8<Double>(repeating: 0), th = V(repeating: 0), mv = V(repeating: 0), vv = V(repeating: 0)
-            for l in 0..<(n - i) { g64[l] = gradientSum[i + l]; th[l] = theta[i + l]; mv[l] = m[i + l]; vv[l] = v[i + l] }
-            apply(g64, &th, &mv, &vv)
-            for l in 0..<(n - i) { theta[i + l] = th[l]; m[i + l] = mv[l]; v[i + l] = vv[l] }
+        for i in 0..<n {
+            var g = T(gradientSum[i] * s)
+            if wd != 0 { g += wd * theta[i] }
+            m[i] += (1 - b1) * (g - m[i])
+            v[i] = v[i] * b2 + (1 - b2) * g * g
+            let denom = v[i].squareRoot() / bc2Sqrt + eps
+            theta[i] -= stepSize * (m[i] / denom)
         }
     }
 

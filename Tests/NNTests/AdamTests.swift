@@ -49,4 +49,34 @@ final class AdamTests: XCTestCase {
         assertClose(grad.storage.scalars, [3 / (5 + 1e-7), 4 / (5 + 1e-7), -2 / (2 + 1e-7)], rtol: 1e-12)
         assertClose(adam.firstMoments.storage.scalars, grad.storage.scalars.map { 0.1 * $0 }, rtol: 1e-12)
     }
+
+    /// The Float path (a C kernel, for vectorised sqrt) rounds exactly like the torch-order
+    /// update written here in Swift Float arithmetic.
+    func testAdam_FloatKernelMatchesReferenceLoopBitwise() {
+        let n = 1003
+        let layout = ParameterLayout()
+        layout.add("w", shape: [n])
+        var rng = FixtureRandom(seed: 4)
+        let theta = ParameterVector<Float>(layout: layout)
+        for i in 0..<n { theta.data[i] = Float(rng.normal()) }
+        var options = Adam<Float>.Options(); options.weightDecay = 0.01
+        let adam = Adam<Float>(layout: layout, options: options)
+        var th = theta.storage.scalars, m = [Float](repeating: 0, count: n), v = m
+        for step in 1...3 {
+            var sums = rng.normals(n, scale: 5)
+            let scale = 0.01
+            sums.withUnsafeMutableBufferPointer { adam.update(theta, gradientSum: $0.baseAddress!, scale: scale) }
+            let bc1 = 1 - pow(0.9, Double(step)), bc2 = 1 - pow(0.999, Double(step))
+            let stepSize = Float(5e-4 / bc1), bc2Sqrt = Float(bc2.squareRoot())
+            for i in 0..<n {
+                var g = Float(sums[i] * scale)
+                g += Float(0.01) * th[i]
+                m[i] += (1 - Float(0.9)) * (g - m[i])
+                v[i] = v[i] * Float(0.999) + (1 - Float(0.999)) * g * g
+                th[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + Float(1e-8)))
+            }
+        }
+        XCTAssertEqual(theta.storage.scalars.map(\.bitPattern), th.map(\.bitPattern))
+        XCTAssertEqual(adam.secondMoments.storage.scalars.map(\.bitPattern), v.map(\.bitPattern))
+    }
 }
