@@ -5,18 +5,22 @@ import Tensor
 public struct ParameterAccess<T: Scalar> {
     /// Parameter values, read only during a step.
     public let values: UnsafePointer<T>
-    /// Gradients; backward passes add into them.
+    /// Gradients; backward passes add into them, or overwrite them.
     public let gradients: UnsafeMutablePointer<T>
+    /// True: backward passes add into `gradients`. False: each parameter's gradient is written
+    /// by the one backward pass that touches it, so a work unit needs no zeroed buffer first.
+    /// Use false only where every parameter is reached at most once (one unit of one phase).
+    public let accumulate: Bool
 
-    public init(values: UnsafePointer<T>, gradients: UnsafeMutablePointer<T>) {
+    public init(values: UnsafePointer<T>, gradients: UnsafeMutablePointer<T>, accumulate: Bool = true) {
         self.values = values
         self.gradients = gradients
+        self.accumulate = accumulate
     }
 
     public init(values: ParameterVector<T>, gradients: ParameterVector<T>) {
         precondition(values.layout === gradients.layout, "values and gradients use different layouts")
-        self.values = UnsafePointer(values.data)
-        self.gradients = gradients.data
+        self.init(values: UnsafePointer(values.data), gradients: gradients.data)
     }
 }
 

@@ -74,7 +74,7 @@ public final class Linear<T: Scalar> {
 
     /// Adds this layer's parameter gradients and optionally produces the input gradient.
     /// ```
-    /// dW += dYᵀ · X      // [H·out, in]
+    /// dW += dYᵀ · X      // [H·out, in]    (= when p.accumulate is false)
     /// db += Σ_rows dY    // [H·out]
     /// dX  = dY · W       // [rows, in]   (added to when accumulate is true)
     /// ```
@@ -87,8 +87,10 @@ public final class Linear<T: Scalar> {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
         T.gemm(transA: true, transB: false, m: width, n: inputs, k: rows,
                alpha: 1, a: dy, lda: width, b: x, ldb: inputs,
-               beta: 1, c: p.gradients + weights[0].offset, ldc: inputs)        // [H·out, in]
-        Reduce.addColumnSums(rows: rows, columns: width, dy, into: p.gradients + biases[0].offset)
+               beta: p.accumulate ? 1 : 0, c: p.gradients + weights[0].offset, ldc: inputs)   // [H·out, in]
+        let db = p.gradients + biases[0].offset
+        if !p.accumulate { db.update(repeating: 0, count: width) }
+        Reduce.addColumnSums(rows: rows, columns: width, dy, into: db)
         if let dx = inputGradient {
             T.gemm(transA: false, transB: false, m: rows, n: inputs, k: width,
                    alpha: 1, a: dy, lda: width, b: p.values + weights[0].offset, ldb: inputs,

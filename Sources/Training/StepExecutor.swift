@@ -14,6 +14,7 @@ import VAE
 /// gradient[priorEncoder] += TreeSum_c h_c
 /// gradient[pseudo rows c] = h_c
 /// ```
+/// Every unit writes (not adds) each gradient it touches, so its buffer needs no zeroing.
 /// Unit u runs on thread `u mod threads`, and prior unit c's backward runs on the thread that ran
 /// its forward, so it finds its caches. Each thread calls BLAS single-threaded; parallelism comes
 /// from running units side by side, which keeps the result independent of the thread count.
@@ -116,8 +117,7 @@ public final class StepExecutor<T: Scalar> {
         let statsPointer: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
         parallel(dataUnits.count) { u, t in
             let r = dataUnits[u], g = dataGradients[u].data, model = replicas[t]
-            (g + ranges.data.lowerBound).update(repeating: 0, count: ranges.data.count)
-            let access = ParameterAccess(values: valuesPointer, gradients: g)
+            let access = ParameterAccess(values: valuesPointer, gradients: g, accumulate: false)
             let eps = unitNoise[u].reserve(r.count * nw)
             noise(r, eps)
             unitLosses[u] = model.forward(x: x + r.lowerBound * d, noise: eps, rows: r.count,
@@ -131,10 +131,8 @@ public final class StepExecutor<T: Scalar> {
             for i in 0..<stats.count { statsGradient.data[i] = T(statsGradientSum[i]) }
             parallel(priorUnits.count) { c, t in
                 let r = priorUnits[c], g = priorGradients[c].data, model = replicas[t]
-                (g + ranges.priorEncoder.lowerBound).update(repeating: 0, count: ranges.priorEncoder.count)
-                (g + ranges.pseudoInputs.lowerBound + r.lowerBound * d).update(repeating: 0, count: r.count * d)
                 model.prior.backward(chunk: c, dStats: statsGradient.data + r.lowerBound * w,
-                                     ParameterAccess(values: valuesPointer, gradients: g))
+                                     ParameterAccess(values: valuesPointer, gradients: g, accumulate: false))
             }
         }
         reduce(dataUnits: dataUnits.count, priorUnits: priorUnits)

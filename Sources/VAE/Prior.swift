@@ -101,6 +101,10 @@ public final class Prior<T: Scalar> {
             mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz,
                               dMeans: ds, dLogvars: ds + m)
         case .mog:
+            if !p.accumulate {
+                (p.gradients + means!.offset).update(repeating: 0, count: means!.count)
+                (p.gradients + logvars!.offset).update(repeating: 0, count: logvars!.count)
+            }
             mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + means!.offset, lds: m, dz: dz,
                               dMeans: p.gradients + means!.offset, dLogvars: p.gradients + logvars!.offset)
         }
@@ -141,7 +145,11 @@ public final class Prior<T: Scalar> {
         c.encoder.backward(dStats, p, inputGradient: du)
         let w = p.values + pseudoInputs!.offset + range.lowerBound * d
         let dw = p.gradients + pseudoInputs!.offset + range.lowerBound * d
-        for i in 0..<(n * d) where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }
+        if p.accumulate {
+            for i in 0..<(n * d) where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }
+        } else {
+            for i in 0..<(n * d) { dw[i] = w[i] > 0 && w[i] < 1 ? du[i] : 0 }
+        }
     }
 
     @usableFromInline func chunkCache(_ id: Int, encoder: GaussianEncoder<T>) -> PriorChunk<T> {
