@@ -24,10 +24,12 @@ public final class StepExecutor<T: Scalar> {
     public let threads: Int
     public let ranges: GradientRanges
     let replicas: [LatentModel<T>]
+    let pool: ThreadPool
     var dataGradients: [ParameterVector<T>] = []
     var priorGradients: [ParameterVector<T>] = []
     var unitStatsGradients: [Tensor<T>] = []
-    var unitLosses: [LossSums] = []
+    /// Per-unit loss sums, written by the unit's thread (a raw buffer: threads write distinct slots).
+    var unitLosses = UnsafeMutableBufferPointer<LossSums>(start: nil, count: 0)
     var unitNoise: [Workspace<T>] = []
     let stats: Tensor<T>, statsGradient: Tensor<T>
     let statsGradientSum: UnsafeMutablePointer<Double>
@@ -48,6 +50,7 @@ public final class StepExecutor<T: Scalar> {
         self.threads = threads
         ranges = GradientRanges(model: model)
         replicas = [model] + (1..<threads).map { _ in model.replica() }
+        pool = ThreadPool(threads: threads)
         let k = config.components, w = 2 * config.latentSize, p = model.layout.count
         stats = Tensor(shape: [k, w])
         statsGradient = Tensor(shape: [k, w])
@@ -60,6 +63,7 @@ public final class StepExecutor<T: Scalar> {
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         let data = ranges.data.count
         reductionBlocks = StepPlan.cut(data, into: Swift.max((data + threads - 1) / threads, 1))
+        pool.setWork { [unowned self] t in self.work(thread: t) }
     }
 
     deinit {
@@ -67,92 +71,146 @@ public final class StepExecutor<T: Scalar> {
         gradientSum.deallocate()
         priorScratch.deallocate()
         treeScratch.forEach { $0.deallocate() }
+        unitLosses.deallocate()
     }
 
     var layout: ParameterLayout { replicas[0].layout }
 
-    /// Runs `body(i, replica)` for `i in 0..<count`, item i on thread `i mod threads`.
-    func parallel(_ count: Int, _ body: (Int, Int) -> Void) {
-        if threads == 1 || count <= 1 {
-            for i in 0..<count { body(i, i % threads) }
-            return
+    /// Where a step's reparameterisation noise comes from.
+    public enum Noise {
+        /// Given, `[rows, noiseWidth]`.
+        case given(UnsafePointer<T>)
+        /// Drawn per sample by key (seed, epoch, global sample index, reparameterization),
+        /// `indices` giving each batch row's global sample index.
+        case keyed(seed: UInt64, epoch: Int, indices: UnsafePointer<Int>)
+    }
+
+    /// The reparameterisation noise of one sample: `count` normals keyed by
+    /// (seed, epoch, global sample index, reparameterization).
+    public static func drawNoise(seed: UInt64, epoch: Int, sample: Int, into out: UnsafeMutablePointer<T>, count: Int) {
+        KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(sample), purpose: .reparameterization))
+            .normals(into: out, count: count)
+    }
+
+    /// The stages of a step that run units side by side.
+    enum Phase { case priorForward, data, priorBackward, reduceData }
+
+    /// What the current step's phases read; set by `run` before it starts the threads.
+    struct StepState {
+        var x: UnsafePointer<T>
+        var beta: T
+        var values: UnsafePointer<T>
+        var noise: Noise
+        var phase = Phase.data
+    }
+    var state: StepState?
+
+    /// The work of thread `t` in the current phase: every unit `i ≡ t (mod threads)`.
+    func work(thread t: Int) {
+        guard let s = state else { preconditionFailure("no step in progress") }
+        let count: Int
+        switch s.phase {
+        case .priorForward, .priorBackward: count = priorUnits.count
+        case .data: count = dataUnits.units.count
+        case .reduceData: count = reductionBlocks.count
         }
-        DispatchQueue.concurrentPerform(iterations: Swift.min(threads, count)) { t in
-            for i in stride(from: t, to: count, by: threads) { body(i, t) }
+        var i = t
+        while i < count {
+            switch s.phase {
+            case .priorForward: priorForward(unit: i, thread: t, s)
+            case .data: dataUnit(i, thread: t, s)
+            case .priorBackward: priorBackward(unit: i, thread: t, s)
+            case .reduceData: reduceData(block: i, thread: t)
+            }
+            i += threads
         }
     }
 
-    /// Fills the reparameterisation noise of batch rows `range` into `[range.count, noiseWidth]`.
-    public typealias NoiseSource = (_ range: Range<Int>, _ into: UnsafeMutablePointer<T>) -> Void
+    func runPhase(_ phase: Phase) {
+        state!.phase = phase
+        pool.run()
+    }
+
+    func priorForward(unit c: Int, thread t: Int, _ s: StepState) {
+        let r = priorUnits[c], model = replicas[t], w = 2 * config.latentSize
+        model.prior.forward(chunk: c, range: r, encoder: model.topEncoder,
+                            ParameterAccess(values: s.values, gradients: priorGradients[c].data),
+                            into: stats.data + r.lowerBound * w)
+    }
+
+    func dataUnit(_ u: Int, thread t: Int, _ s: StepState) {
+        let r = dataUnits.units[u], model = replicas[t]
+        let d = config.inputSize, nw = config.noiseWidth
+        let access = ParameterAccess(values: s.values, gradients: dataGradients[u].data, accumulate: false)
+        let eps = unitNoise[u].reserve(r.count * nw)
+        switch s.noise {
+        case .given(let noise):
+            eps.update(from: noise + r.lowerBound * nw, count: r.count * nw)
+        case let .keyed(seed, epoch, indices):
+            for row in r {
+                Self.drawNoise(seed: seed, epoch: epoch, sample: indices[row], into: eps + (row - r.lowerBound) * nw, count: nw)
+            }
+        }
+        let vamp = !priorUnits.isEmpty
+        let priorStats: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
+        unitLosses[u] = model.forward(x: s.x + r.lowerBound * d, noise: eps, rows: r.count,
+                                      beta: s.beta, priorStats: priorStats, access)
+        model.backward(beta: s.beta, priorStats: priorStats, access,
+                       dPriorStats: vamp ? unitStatsGradients[u].data : nil)
+    }
+
+    func priorBackward(unit c: Int, thread t: Int, _ s: StepState) {
+        let r = priorUnits[c], model = replicas[t], w = 2 * config.latentSize
+        model.prior.backward(chunk: c, dStats: statsGradient.data + r.lowerBound * w,
+                             ParameterAccess(values: s.values, gradients: priorGradients[c].data, accumulate: false))
+    }
+
+    /// Element blocks of the data range are independent, so threads split them without changing a bit.
+    func reduceData(block b: Int, thread t: Int) {
+        let start = ranges.data.lowerBound + reductionBlocks[b].lowerBound
+        TreeSum.sum(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data + start) },
+                    count: reductionBlocks[b].count, into: gradientSum + start, scratch: treeScratch[t])
+    }
 
     /// One step with the noise given as `[rows, noiseWidth]`.
     public func run(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
                     values: ParameterVector<T>) -> LossSums {
-        let nw = config.noiseWidth
-        return run(x: x, rows: rows, beta: beta, values: values) { range, out in
-            out.update(from: noise + range.lowerBound * nw, count: range.count * nw)
-        }
+        run(x: x, rows: rows, beta: beta, values: values, noise: .given(noise))
     }
 
     /// One step's summed loss and gradient on `rows` images; the gradient is left in `gradientSum`.
-    /// Each data unit draws its own noise (on its own thread) through `noise`.
+    /// Each data unit draws or copies its own noise on its own thread.
     /// - Parameters:
     ///   - x: `[rows, D]`.
-    public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>,
-                    noise: NoiseSource) -> LossSums {
+    public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise) -> LossSums {
         if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
-        let dataUnits = self.dataUnits.units, priorUnits = self.priorUnits
-        let vamp = !priorUnits.isEmpty
-        reserve(dataUnits: dataUnits.count, priorUnits: priorUnits.count, vamp: vamp)
-        let d = config.inputSize, nw = config.noiseWidth, w = 2 * config.latentSize
-        let valuesPointer = UnsafePointer(values.data)
+        let unitCount = dataUnits.units.count, vamp = !priorUnits.isEmpty
+        reserve(dataUnits: unitCount, priorUnits: priorUnits.count, vamp: vamp)
+        state = StepState(x: x, beta: beta, values: UnsafePointer(values.data), noise: noise)
+        defer { state = nil }
+        if vamp { runPhase(.priorForward) }
+        runPhase(.data)
         if vamp {
-            parallel(priorUnits.count) { c, t in
-                let r = priorUnits[c], model = replicas[t]
-                model.prior.forward(chunk: c, range: r, encoder: model.topEncoder,
-                                    ParameterAccess(values: valuesPointer, gradients: priorGradients[c].data),
-                                    into: stats.data + r.lowerBound * w)
-            }
-        }
-        let statsPointer: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
-        parallel(dataUnits.count) { u, t in
-            let r = dataUnits[u], g = dataGradients[u].data, model = replicas[t]
-            let access = ParameterAccess(values: valuesPointer, gradients: g, accumulate: false)
-            let eps = unitNoise[u].reserve(r.count * nw)
-            noise(r, eps)
-            unitLosses[u] = model.forward(x: x + r.lowerBound * d, noise: eps, rows: r.count,
-                                          beta: beta, priorStats: statsPointer, access)
-            model.backward(beta: beta, priorStats: statsPointer, access,
-                           dPriorStats: vamp ? unitStatsGradients[u].data : nil)
-        }
-        if vamp {
-            TreeSum.sum(leafCount: dataUnits.count, leaf: { UnsafePointer(unitStatsGradients[$0].data) },
+            TreeSum.sum(leafCount: unitCount, leaf: { UnsafePointer(self.unitStatsGradients[$0].data) },
                         count: stats.count, into: statsGradientSum, scratch: treeScratch[0])
             for i in 0..<stats.count { statsGradient.data[i] = T(statsGradientSum[i]) }
-            parallel(priorUnits.count) { c, t in
-                let r = priorUnits[c], g = priorGradients[c].data, model = replicas[t]
-                model.prior.backward(chunk: c, dStats: statsGradient.data + r.lowerBound * w,
-                                     ParameterAccess(values: valuesPointer, gradients: g, accumulate: false))
-            }
+            runPhase(.priorBackward)
         }
-        reduce(dataUnits: dataUnits.count, priorUnits: priorUnits)
-        return unitLosses[0..<dataUnits.count].reduce(LossSums(), +)
+        runPhase(.reduceData)
+        reducePrior()
+        var total = LossSums()
+        for u in 0..<unitCount { total = total + unitLosses[u] }
+        return total
     }
 
-    /// The fixed-order reduction of the unit gradients into `gradientSum`.
-    func reduce(dataUnits: Int, priorUnits: [Range<Int>]) {
-        let data = ranges.data, enc = ranges.priorEncoder
-        // Element blocks are independent, so threads may split them without changing any bit.
-        parallel(reductionBlocks.count) { b, t in
-            let start = data.lowerBound + reductionBlocks[b].lowerBound
-            TreeSum.sum(leafCount: dataUnits, leaf: { UnsafePointer(self.dataGradients[$0].data + start) },
-                        count: reductionBlocks[b].count, into: gradientSum + start, scratch: treeScratch[t])
-        }
+    /// The prior units' part of the fixed-order reduction: their encoder gradients summed in a
+    /// tree and added after the data units' sum; their pseudo-input rows copied (each row has one unit).
+    func reducePrior() {
         guard !priorUnits.isEmpty else { return }
+        let enc = ranges.priorEncoder, d = config.inputSize
         TreeSum.sum(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data + enc.lowerBound) },
                     count: enc.count, into: priorScratch, scratch: treeScratch[0])
         for i in 0..<enc.count { gradientSum[enc.lowerBound + i] += priorScratch[i] }
-        let d = config.inputSize
         for (c, r) in priorUnits.enumerated() {
             let start = ranges.pseudoInputs.lowerBound + r.lowerBound * d
             let g = priorGradients[c].data + start
@@ -162,10 +220,14 @@ public final class StepExecutor<T: Scalar> {
 
     func reserve(dataUnits: Int, priorUnits: Int, vamp: Bool) {
         let k = config.components, w = 2 * config.latentSize
+        if unitLosses.count < dataUnits {
+            unitLosses.deallocate()
+            unitLosses = .allocate(capacity: dataUnits)
+            unitLosses.initialize(repeating: LossSums())
+        }
         while dataGradients.count < dataUnits {
             dataGradients.append(ParameterVector(layout: layout))
             unitStatsGradients.append(Tensor(shape: vamp ? [k, w] : [0]))
-            unitLosses.append(LossSums())
             unitNoise.append(Workspace())
         }
         while priorGradients.count < Swift.max(priorUnits, 1) {

@@ -53,8 +53,7 @@ public final class Trainer<T: Scalar> {
     public func fillNoise<C: Collection>(sampleIndices: C, epoch: Int, into out: UnsafeMutablePointer<T>) where C.Element == Int {
         let nw = model.noiseWidth
         for (r, i) in sampleIndices.enumerated() {
-            KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(i), purpose: .reparameterization))
-                .normals(into: out + r * nw, count: nw)
+            StepExecutor<T>.drawNoise(seed: seed, epoch: epoch, sample: i, into: out + r * nw, count: nw)
         }
     }
 
@@ -63,8 +62,9 @@ public final class Trainer<T: Scalar> {
     @discardableResult
     public func step(x: UnsafePointer<T>, sampleIndices: [Int], epoch: Int, beta: Double) throws -> LossSums {
         let rows = sampleIndices.count
-        let sums = executor.run(x: x, rows: rows, beta: T(beta), values: values) { range, out in
-            self.fillNoise(sampleIndices: sampleIndices[range], epoch: epoch, into: out)
+        let sums = sampleIndices.withUnsafeBufferPointer {
+            executor.run(x: x, rows: rows, beta: T(beta), values: values,
+                         noise: .keyed(seed: seed, epoch: epoch, indices: $0.baseAddress!))
         }
         guard sums.loss.isFinite else { throw TrainingError.nonFinite(step: adam.step + 1, what: "loss") }
         guard Self.allFinite(executor.gradientSum, count: model.layout.count) else {
