@@ -52,7 +52,9 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],
                     resources: [.copy("Reference")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "TestSupport"]),
+        // Counts mallocs in the test process, to show that a training step allocates nothing.
+        .target(name: "MallocCounter", path: "Sources/MallocCounter"),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "TestSupport", "MallocCounter"]),
     ],
     swiftLanguageModes: [.v5]
 )
