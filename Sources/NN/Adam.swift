@@ -51,39 +51,54 @@ public final class Adam<T: Scalar> {
     /// Applies one update with the gradient `scale · gradientSum` (a step's summed unit gradients
     /// in Float64 and 1/B), converting to `T` element by element inside the update loop.
     public func update(_ parameters: ParameterVector<T>, gradientSum: UnsafeMutablePointer<Double>, scale: Double) {
-        precondition(parameters.layout === firstMoments.layout, "Adam: parameters use another layout")
+        let c = beginStep(gradientSum: gradientSum, scale: scale)
+        apply(c, parameters, gradientSum: gradientSum, range: 0..<parameters.layout.count)
+    }
+
+    /// The per-step constants of an update.
+    public struct StepCoefficients {
+        let scale: Double
+        let b1: T, b2: T, stepSize: T, bc2Sqrt: T, eps: T, wd: T
+    }
+
+    /// Starts update t+1: counts the step, normalises per tensor if asked, and returns the
+    /// constants that `apply` uses on any split of the elements.
+    public func beginStep(gradientSum: UnsafeMutablePointer<Double>, scale: Double) -> StepCoefficients {
         step += 1
-        let n = parameters.layout.count
         if options.normalizeGradients {
-            for e in parameters.layout.entries { normalize(gradientSum + e.offset, count: e.count, scale: scale) }
+            for e in firstMoments.layout.entries { normalize(gradientSum + e.offset, count: e.count, scale: scale) }
         }
-        let b1 = T(options.beta1), b2 = T(options.beta2)
         let bc1 = 1 - pow(options.beta1, Double(step))
         let bc2 = 1 - pow(options.beta2, Double(step))
-        let stepSize = T(options.learningRate / bc1)
-        let bc2Sqrt = T(bc2.squareRoot())
-        let eps = T(options.epsilon), wd = T(options.weightDecay)
-        let theta = parameters.data, m = firstMoments.data, v = secondMoments.data
-        let s = options.normalizeGradients ? 1 : scale
-        // Eight lanes at a time; every element sees the same operations in the same order.
+        return StepCoefficients(scale: options.normalizeGradients ? 1 : scale,
+                                b1: T(options.beta1), b2: T(options.beta2), stepSize: T(options.learningRate / bc1),
+                                bc2Sqrt: T(bc2.squareRoot()), eps: T(options.epsilon), wd: T(options.weightDecay))
+    }
+
+    /// The update of elements `range`; disjoint ranges may run on different threads.
+    public func apply(_ c: StepCoefficients, _ parameters: ParameterVector<T>, gradientSum: UnsafeMutablePointer<Double>,
+                      range: Range<Int>) {
+        precondition(parameters.layout === firstMoments.layout, "Adam: parameters use another layout")
+        let n = range.count, o = range.lowerBound
+        let theta = parameters.data + o, m = firstMoments.data + o, v = secondMoments.data + o, sum = gradientSum + o
         if T.self == Float.self {
             theta.withMemoryRebound(to: Float.self, capacity: n) { th in
                 m.withMemoryRebound(to: Float.self, capacity: n) { mf in
                     v.withMemoryRebound(to: Float.self, capacity: n) { vf in
-                        largevae_adam_f32(n, gradientSum, s, th, mf, vf, Float(b1), Float(b2), Float(stepSize),
-                                          Float(bc2Sqrt), Float(eps), Float(wd))
+                        largevae_adam_f32(n, sum, c.scale, th, mf, vf, Float(c.b1), Float(c.b2), Float(c.stepSize),
+                                          Float(c.bc2Sqrt), Float(c.eps), Float(c.wd))
                     }
                 }
             }
             return
         }
         for i in 0..<n {
-            var g = T(gradientSum[i] * s)
-            if wd != 0 { g += wd * theta[i] }
-            m[i] += (1 - b1) * (g - m[i])
-            v[i] = v[i] * b2 + (1 - b2) * g * g
-            let denom = v[i].squareRoot() / bc2Sqrt + eps
-            theta[i] -= stepSize * (m[i] / denom)
+            var g = T(sum[i] * c.scale)
+            if c.wd != 0 { g += c.wd * theta[i] }
+            m[i] += (1 - c.b1) * (g - m[i])
+            v[i] = v[i] * c.b2 + (1 - c.b2) * g * g
+            let denom = v[i].squareRoot() / c.bc2Sqrt + c.eps
+            theta[i] -= c.stepSize * (m[i] / denom)
         }
     }
 

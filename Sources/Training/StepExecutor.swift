@@ -41,6 +41,7 @@ public final class StepExecutor<T: Scalar> {
     let priorUnits: [Range<Int>]
     /// Element blocks of the data range that threads reduce side by side.
     let reductionBlocks: [Range<Int>]
+    let updateBlocks: [Range<Int>]
     var dataUnits: (rows: Int, units: [Range<Int>]) = (0, [])
 
     public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1) {
@@ -63,6 +64,7 @@ public final class StepExecutor<T: Scalar> {
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         let data = ranges.data.count
         reductionBlocks = StepPlan.cut(data, into: Swift.max((data + threads - 1) / threads, 1))
+        updateBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
         pool.setWork { [unowned self] t in self.work(thread: t) }
     }
 
@@ -93,7 +95,7 @@ public final class StepExecutor<T: Scalar> {
     }
 
     /// The stages of a step that run units side by side.
-    enum Phase { case priorForward, data, priorBackward, reduceData }
+    enum Phase { case priorForward, data, priorBackward, reduceData, update }
 
     /// What the current step's phases read; set by `run` before it starts the threads.
     struct StepState {
@@ -101,33 +103,34 @@ public final class StepExecutor<T: Scalar> {
         var beta: T
         var values: UnsafePointer<T>
         var noise: Noise
-        var phase = Phase.data
     }
     var state: StepState?
+    var phase = Phase.data
 
     /// The work of thread `t` in the current phase: every unit `i ≡ t (mod threads)`.
     func work(thread t: Int) {
-        guard let s = state else { preconditionFailure("no step in progress") }
         let count: Int
-        switch s.phase {
+        switch phase {
         case .priorForward, .priorBackward: count = priorUnits.count
         case .data: count = dataUnits.units.count
         case .reduceData: count = reductionBlocks.count
+        case .update: count = updateBlocks.count
         }
         var i = t
         while i < count {
-            switch s.phase {
-            case .priorForward: priorForward(unit: i, thread: t, s)
-            case .data: dataUnit(i, thread: t, s)
-            case .priorBackward: priorBackward(unit: i, thread: t, s)
+            switch phase {
+            case .priorForward: priorForward(unit: i, thread: t, state!)
+            case .data: dataUnit(i, thread: t, state!)
+            case .priorBackward: priorBackward(unit: i, thread: t, state!)
             case .reduceData: reduceData(block: i, thread: t)
+            case .update: update!(updateBlocks[i])
             }
             i += threads
         }
     }
 
     func runPhase(_ phase: Phase) {
-        state!.phase = phase
+        self.phase = phase
         pool.run()
     }
 
@@ -170,6 +173,17 @@ public final class StepExecutor<T: Scalar> {
         let start = ranges.data.lowerBound + reductionBlocks[b].lowerBound
         TreeSum.sum(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data + start) },
                     count: reductionBlocks[b].count, into: gradientSum + start, scratch: treeScratch[t])
+    }
+
+    /// The optimiser's element-wise update, run over `updateBlocks` side by side.
+    var update: ((Range<Int>) -> Void)?
+
+    /// Runs `body` on disjoint blocks of the whole parameter vector, one block per thread.
+    /// Element-wise updates (Adam) do not depend on the split, so this changes no bit.
+    public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
+        update = body
+        defer { update = nil }
+        runPhase(.update)
     }
 
     /// One step with the noise given as `[rows, noiseWidth]`.

@@ -42,6 +42,13 @@ public final class Trainer<T: Scalar> {
         self.seed = seed
     }
 
+    /// The current update's constants, and the closure each thread runs on its block of
+    /// parameters (made once, so that a step allocates nothing).
+    var coefficients: Adam<T>.StepCoefficients?
+    lazy var applyUpdate: (Range<Int>) -> Void = { [unowned self] range in
+        self.adam.apply(self.coefficients!, self.values, gradientSum: self.executor.gradientSum, range: range)
+    }
+
     /// Whether every element is finite: a NaN or ±∞ anywhere makes the running sum non-finite.
     static func allFinite(_ x: UnsafePointer<Double>, count: Int) -> Bool {
         var s = 0.0
@@ -70,7 +77,8 @@ public final class Trainer<T: Scalar> {
         guard Self.allFinite(executor.gradientSum, count: model.layout.count) else {
             throw TrainingError.nonFinite(step: adam.step + 1, what: "gradient")
         }
-        adam.update(values, gradientSum: executor.gradientSum, scale: 1 / Double(rows))
+        coefficients = adam.beginStep(gradientSum: executor.gradientSum, scale: 1 / Double(rows))
+        executor.forEachParameterBlock(applyUpdate)
         return sums
     }
 }
