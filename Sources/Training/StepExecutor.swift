@@ -82,15 +82,15 @@ public final class StepExecutor<T: Scalar> {
     public enum Noise {
         /// Given, `[rows, noiseWidth]`.
         case given(UnsafePointer<T>)
-        /// Drawn per sample by key (seed, epoch, global sample index, reparameterization),
-        /// `indices` giving each batch row's global sample index.
-        case keyed(seed: UInt64, epoch: Int, indices: UnsafePointer<Int>)
+        /// Drawn per sample by key (seed, epoch, sample index, purpose), `indices` giving each
+        /// batch row's sample index (`.reparameterization` in training, `.evaluation` otherwise).
+        case keyed(seed: UInt64, epoch: Int, indices: UnsafePointer<Int>, purpose: RandomPurpose)
     }
 
-    /// The reparameterisation noise of one sample: `count` normals keyed by
-    /// (seed, epoch, global sample index, reparameterization).
-    public static func drawNoise(seed: UInt64, epoch: Int, sample: Int, into out: UnsafeMutablePointer<T>, count: Int) {
-        KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(sample), purpose: .reparameterization))
+    /// The noise of one sample: `count` normals keyed by (seed, epoch, sample index, purpose).
+    public static func drawNoise(seed: UInt64, epoch: Int, sample: Int, purpose: RandomPurpose = .reparameterization,
+                                 into out: UnsafeMutablePointer<T>, count: Int) {
+        KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(sample), purpose: purpose))
             .normals(into: out, count: count)
     }
 
@@ -103,6 +103,8 @@ public final class StepExecutor<T: Scalar> {
         var beta: T
         var values: UnsafePointer<T>
         var noise: Noise
+        /// False for evaluation: the data units run forward only.
+        var gradient = true
     }
     var state: StepState?
     var phase = Phase.data
@@ -149,15 +151,17 @@ public final class StepExecutor<T: Scalar> {
         switch s.noise {
         case .given(let noise):
             eps.update(from: noise + r.lowerBound * nw, count: r.count * nw)
-        case let .keyed(seed, epoch, indices):
+        case let .keyed(seed, epoch, indices, purpose):
             for row in r {
-                Self.drawNoise(seed: seed, epoch: epoch, sample: indices[row], into: eps + (row - r.lowerBound) * nw, count: nw)
+                Self.drawNoise(seed: seed, epoch: epoch, sample: indices[row], purpose: purpose,
+                               into: eps + (row - r.lowerBound) * nw, count: nw)
             }
         }
         let vamp = !priorUnits.isEmpty
         let priorStats: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
         unitLosses[u] = model.forward(x: s.x + r.lowerBound * d, noise: eps, rows: r.count,
                                       beta: s.beta, priorStats: priorStats, access)
+        guard s.gradient else { return }
         model.backward(beta: s.beta, priorStats: priorStats, access,
                        dPriorStats: vamp ? unitStatsGradients[u].data : nil)
     }
@@ -212,6 +216,21 @@ public final class StepExecutor<T: Scalar> {
         }
         runPhase(.reduceData)
         reducePrior()
+        var total = LossSums()
+        for u in 0..<unitCount { total = total + unitLosses[u] }
+        return total
+    }
+
+    /// The loss of `rows` images without a gradient (validation and test ELBO), the data units
+    /// running side by side like a training step's.
+    public func evaluate(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise) -> LossSums {
+        if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
+        let unitCount = dataUnits.units.count
+        reserve(dataUnits: unitCount, priorUnits: priorUnits.count, vamp: !priorUnits.isEmpty)
+        state = StepState(x: x, beta: beta, values: UnsafePointer(values.data), noise: noise, gradient: false)
+        defer { state = nil }
+        if !priorUnits.isEmpty { runPhase(.priorForward) }
+        runPhase(.data)
         var total = LossSums()
         for u in 0..<unitCount { total = total + unitLosses[u] }
         return total

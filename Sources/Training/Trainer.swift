@@ -68,11 +68,16 @@ public final class Trainer<T: Scalar> {
     /// - Throws: `TrainingError.nonFinite` without touching the parameters.
     @discardableResult
     public func step(x: UnsafePointer<T>, sampleIndices: [Int], epoch: Int, beta: Double) throws -> LossSums {
+        try sampleIndices.withUnsafeBufferPointer { try step(x: x, sampleIndices: $0, epoch: epoch, beta: beta) }
+    }
+
+    /// One Adam step; see `step(x:sampleIndices:epoch:beta:)`.
+    @discardableResult
+    public func step(x: UnsafePointer<T>, sampleIndices: UnsafeBufferPointer<Int>, epoch: Int, beta: Double) throws -> LossSums {
         let rows = sampleIndices.count
-        let sums = sampleIndices.withUnsafeBufferPointer {
-            executor.run(x: x, rows: rows, beta: T(beta), values: values,
-                         noise: .keyed(seed: seed, epoch: epoch, indices: $0.baseAddress!))
-        }
+        let sums = executor.run(x: x, rows: rows, beta: T(beta), values: values,
+                                noise: .keyed(seed: seed, epoch: epoch, indices: sampleIndices.baseAddress!,
+                                              purpose: .reparameterization))
         guard sums.loss.isFinite else { throw TrainingError.nonFinite(step: adam.step + 1, what: "loss") }
         guard Self.allFinite(executor.gradientSum, count: model.layout.count) else {
             throw TrainingError.nonFinite(step: adam.step + 1, what: "gradient")

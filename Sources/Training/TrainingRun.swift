@@ -1,0 +1,167 @@
+import Foundation
+import Tensor
+import NN
+import VAE
+
+/// Per-image means of an epoch's (or a set's) loss parts.
+public struct LossSummary: Codable, Equatable, Sendable {
+    /// Mean of `RE + β·KL`.
+    public var loss: Double
+    /// Mean `−log p(x|z)`.
+    public var reconstruction: Double
+    /// Mean KL estimate.
+    public var kl: Double
+
+    public init(_ s: LossSums) {
+        let n = Double(Swift.max(s.count, 1))
+        loss = s.loss / n
+        reconstruction = s.reconstruction / n
+        kl = s.kl / n
+    }
+
+    /// The evidence lower bound per image, `−(RE + KL)`.
+    public var elbo: Double { -(reconstruction + kl) }
+}
+
+/// What one epoch did.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var beta: Double
+    public var train: LossSummary
+    /// β = 1 on the validation set.
+    public var validation: LossSummary
+    public var seconds: Double
+    public var samplesPerSecond: Double
+    /// Whether this epoch's validation loss is the best so far.
+    public var isBest: Bool
+}
+
+/// Progress inside an epoch, for progress bars.
+public struct StepProgress: Sendable {
+    public var epoch: Int
+    public var step: Int
+    public var stepsPerEpoch: Int
+    public var loss: Double
+    public var samplesPerSecond: Double
+    public var elapsed: Double
+}
+
+/// Receives progress and epoch results (logging, metrics files, checkpoints).
+public protocol TrainingObserver: AnyObject {
+    func stepFinished(_ progress: StepProgress)
+    /// Called after each epoch, with the run's state already updated (best parameters included).
+    func epochFinished(_ record: EpochRecord, run: TrainingRun) throws
+}
+
+/// A training run: epochs of shuffled minibatches with KL warm-up, validation every epoch,
+/// early stopping after warm-up, and the best parameters kept.
+///
+/// ```
+/// epoch e (1-based): order = permutation(seed, e, shuffle); β = min(1, e / warmup)
+/// stop when e − warmup ≥ 0 and no validation improvement for `patience` epochs
+/// ```
+public final class TrainingRun {
+    public let config: ModelConfig
+    public let options: TrainingOptions
+    public let trainer: Trainer<Float>
+    public let train: ImageSource, validation: ImageSource
+    /// Completed epochs.
+    public internal(set) var epoch = 0
+    /// Best validation loss (β = 1) so far, and the parameters that reached it.
+    public internal(set) var bestValidationLoss = Double.infinity
+    public internal(set) var bestEpoch = 0
+    public let bestValues: ParameterVector<Float>
+    /// Epochs since the validation loss last improved (counted after warm-up only).
+    public internal(set) var epochsWithoutImprovement = 0
+    public internal(set) var history: [EpochRecord] = []
+    let batch = Workspace<Float>()
+
+    public init(config: ModelConfig, options: TrainingOptions, train: ImageSource, validation: ImageSource,
+                pseudoInputImages: Tensor<Float>? = nil) {
+        self.config = config
+        self.options = options
+        self.train = train
+        self.validation = validation
+        var adam = Adam<Float>.Options()
+        adam.learningRate = options.learningRate
+        adam.normalizeGradients = options.normalizeGradients
+        trainer = Trainer(config: config, plan: options.plan, threads: options.threads, seed: options.seed,
+                          adam: adam, pseudoInputImages: pseudoInputImages)
+        bestValues = ParameterVector(layout: trainer.model.layout)
+        bestValues.storage.copy(from: trainer.values.storage)
+    }
+
+    /// Training images used per epoch.
+    public var trainCount: Int {
+        options.trainLimit > 0 ? Swift.min(options.trainLimit, train.count) : train.count
+    }
+
+    /// Whether early stopping has fired or the epoch budget is spent.
+    public var isFinished: Bool {
+        epoch >= options.epochs || (epoch >= options.warmupEpochs && epochsWithoutImprovement >= options.patience)
+    }
+
+    /// Runs epochs until `isFinished`; throws `TrainingError.nonFinite` on a NaN (no bad update is applied).
+    public func run(observer: TrainingObserver?) throws {
+        while !isFinished { try runEpoch(observer: observer) }
+    }
+
+    /// One epoch of training, then validation and the early-stopping bookkeeping.
+    @discardableResult
+    public func runEpoch(observer: TrainingObserver?) throws -> EpochRecord {
+        let e = epoch + 1, beta = options.beta(epoch: e), b = options.batchSize
+        let order = KeyedRandom.permutation(count: trainCount,
+                                            key: RandomKey(seed: options.seed, epoch: UInt32(e), index: 0, purpose: .shuffle))
+        let steps = (order.count + b - 1) / b
+        let start = Date()
+        var sums = LossSums()
+        let x = batch.reserve(b * config.inputSize)
+        try order.withUnsafeBufferPointer { all in
+            for s in 0..<steps {
+                let rows = UnsafeBufferPointer(rebasing: all[(s * b)..<Swift.min((s + 1) * b, all.count)])
+                train.fill(indices: rows, epoch: e, into: x)
+                sums = sums + (try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta))
+                let elapsed = Date().timeIntervalSince(start)
+                observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: sums.loss / Double(sums.count),
+                                                    samplesPerSecond: Double(sums.count) / Swift.max(elapsed, 1e-9), elapsed: elapsed))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let val = evaluate(validation, values: trainer.values)
+        epoch = e
+        let improved = val.loss < bestValidationLoss
+        if improved {
+            bestValidationLoss = val.loss
+            bestEpoch = e
+            bestValues.storage.copy(from: trainer.values.storage)
+        }
+        if e > options.warmupEpochs { epochsWithoutImprovement = improved ? 0 : epochsWithoutImprovement + 1 }
+        let record = EpochRecord(epoch: e, beta: beta, train: LossSummary(sums), validation: val, seconds: seconds,
+                                 samplesPerSecond: Double(sums.count) / Swift.max(seconds, 1e-9), isBest: improved)
+        history.append(record)
+        try observer?.epochFinished(record, run: self)
+        return record
+    }
+
+    /// The β = 1 loss of a whole image set under `values`, with evaluation noise keyed by
+    /// (seed, image index) so that every epoch sees the same noise.
+    public func evaluate(_ set: ImageSource, values: ParameterVector<Float>, limit: Int = 0) -> LossSummary {
+        let b = options.batchSize, n = limit > 0 ? Swift.min(limit, set.count) : set.count
+        let x = batch.reserve(b * config.inputSize)
+        var sums = LossSums()
+        var indices = [Int](repeating: 0, count: b)
+        var first = 0
+        while first < n {
+            let rows = Swift.min(b, n - first)
+            for r in 0..<rows { indices[r] = first + r }
+            indices.withUnsafeBufferPointer { idx in
+                set.fill(indices: UnsafeBufferPointer(rebasing: idx[0..<rows]), epoch: 0, into: x)
+                sums = sums + trainer.executor.evaluate(x: x, rows: rows, beta: 1, values: values,
+                                                        noise: .keyed(seed: options.seed, epoch: 0, indices: idx.baseAddress!,
+                                                                      purpose: .evaluation))
+            }
+            first += rows
+        }
+        return LossSummary(sums)
+    }
+}
