@@ -95,7 +95,7 @@ public final class StepExecutor<T: Scalar> {
     }
 
     /// The stages of a step that run units side by side.
-    enum Phase { case priorForward, data, priorBackward, reduceData, update }
+    enum Phase { case priorForward, data, priorBackward, reduceData, update, custom }
 
     /// What the current step's phases read; set by `run` before it starts the threads.
     struct StepState {
@@ -117,6 +117,7 @@ public final class StepExecutor<T: Scalar> {
         case .data: count = dataUnits.units.count
         case .reduceData: count = reductionBlocks.count
         case .update: count = updateBlocks.count
+        case .custom: count = customCount
         }
         var i = t
         while i < count {
@@ -126,6 +127,7 @@ public final class StepExecutor<T: Scalar> {
             case .priorBackward: priorBackward(unit: i, thread: t, state!)
             case .reduceData: reduceData(block: i, thread: t)
             case .update: update!(updateBlocks[i])
+            case .custom: custom!(i, replicas[t])
             }
             i += threads
         }
@@ -188,6 +190,18 @@ public final class StepExecutor<T: Scalar> {
         update = body
         defer { update = nil }
         runPhase(.update)
+    }
+
+    var custom: ((Int, LatentModel<T>) -> Void)?
+    var customCount = 0
+
+    /// Runs `body(i, replica)` for `i in 0..<count`, item i on thread `i mod threads` with that
+    /// thread's replica (evaluation work such as the importance-sampled log-likelihood).
+    public func parallelForEach(_ count: Int, _ body: @escaping (Int, LatentModel<T>) -> Void) {
+        custom = body
+        customCount = count
+        defer { custom = nil }
+        runPhase(.custom)
     }
 
     /// One step with the noise given as `[rows, noiseWidth]`.
