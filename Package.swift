@@ -26,6 +26,10 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ",
                        providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]),
 
+        // libpng through its simplified png_image_* API (no longjmp into Swift frames).
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .target(name: "Artifacts", dependencies: ["CPNG"]),
         // The one C kernel: a vectorisable Adam update (see its header for why).
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
@@ -48,6 +52,8 @@ let package = Package(
 
         // Shared test helpers (assertClose, finite differences, fixtures); used only by tests.
         .target(name: "TestSupport", path: "Sources/TestSupport"),
+        .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts"],
+                    exclude: ["read_events.py", "safetensors_tool.py"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],

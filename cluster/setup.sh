@@ -17,8 +17,9 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# numpy regenerates the reference values in Tests/VAETests/Reference (the tests read the stored JSON).
-python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+# Python packages the tests read artifacts back with (and that regenerate reference values).
+python3 -c "import numpy, safetensors, tensorboard" 2>/dev/null \
+    || python3 -m pip install -q numpy safetensors tensorboard
 
 swift build -c release --product largevae
 echo "setup done: $(pwd)/.build/release/largevae"

@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import Training
+
+/// A one-line progress bar on a terminal, redrawn in place; silent when stdout is not a terminal
+/// (the epoch log lines then carry the progress).
+final class ProgressBar {
+    let enabled: Bool
+    private var lastDraw = Date.distantPast
+
+    init(enabled: Bool = isatty(STDOUT_FILENO) == 1) { self.enabled = enabled }
+
+    /// Redraws at most ten times a second, and always on the last step of an epoch.
+    func update(_ p: StepProgress, epochs: Int) {
+        guard enabled else { return }
+        let now = Date()
+        guard p.step == p.stepsPerEpoch || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = now
+        let width = 24, filled = width * p.step / Swift.max(p.stepsPerEpoch, 1)
+        let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: Swift.max(width - filled - 1, 0))
+        let eta = p.elapsed / Double(p.step) * Double(p.stepsPerEpoch - p.step)
+        let line = String(format: "epoch %d/%d [%@] %d/%d  loss %.3f  %.0f samples/s  ETA %@",
+                          p.epoch, epochs, bar, p.step, p.stepsPerEpoch, p.loss, p.samplesPerSecond, Self.clock(eta))
+        FileHandle.standardOutput.write(("\r\u{1B}[K" + line).data(using: .utf8)!)
+    }
+
+    /// Ends the bar's line before a log line is printed.
+    func finishLine() {
+        guard enabled else { return }
+        FileHandle.standardOutput.write("\r\u{1B}[K".data(using: .utf8)!)
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
+
+/// Log lines for humans, through swift-log.
+enum Console {
+    static let logger: Logger = {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        return Logger(label: "largevae")
+    }()
+}
