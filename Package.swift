@@ -41,7 +41,7 @@ let package = Package(
                 swiftSettings: fastFlags),
         .target(name: "NN", dependencies: ["Tensor", "CKernels"], swiftSettings: fastFlags),
         .target(name: "VAE", dependencies: ["Tensor", "NN"], swiftSettings: fastFlags),
-        .target(name: "Training", dependencies: ["Tensor", "NN", "VAE"], swiftSettings: fastFlags),
+        .target(name: "Training", dependencies: ["Tensor", "NN", "VAE", "Artifacts"], swiftSettings: fastFlags),
         .executableTarget(name: "largevae",
                           dependencies: [
                               "Tensor", "NN", "VAE", "Training",
@@ -60,7 +60,7 @@ let package = Package(
                     resources: [.copy("Reference")]),
         // Counts mallocs in the test process, to show that a training step allocates nothing.
         .target(name: "MallocCounter", path: "Sources/MallocCounter"),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "TestSupport", "MallocCounter"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "Artifacts", "TestSupport", "MallocCounter"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,93 @@
+import XCTest
+import Foundation
+import Tensor
+import NN
+import VAE
+import Training
+import Artifacts
+import TestSupport
+
+/// Images held in memory as model inputs.
+final class ArraySource: ImageSource {
+    let pixels: [Float]
+    let pixelsPerImage: Int
+    var count: Int { pixels.count / pixelsPerImage }
+    init(count: Int, pixels d: Int, seed: UInt64) {
+        var rng = FixtureRandom(seed: seed)
+        pixels = (0..<(count * d)).map { i in rng.uniform() < 0.2 + 0.5 * Double(i % d) / Double(d) ? 1 : 0 }
+        pixelsPerImage = d
+    }
+    func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, into out: UnsafeMutablePointer<Float>) {
+        for (r, i) in indices.enumerated() {
+            for j in 0..<pixelsPerImage { out[r * pixelsPerImage + j] = pixels[i * pixelsPerImage + j] }
+        }
+    }
+}
+
+final class TrainingRunTests: XCTestCase {
+    let config = ModelConfig(architecture: .vae, prior: .vampprior, likelihood: .bernoulli,
+                             inputSize: 16, hiddenSize: 8, latentSize: 3, components: 6)
+    var options: TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = 6; o.warmupEpochs = 2; o.patience = 2; o.batchSize = 10; o.dataUnitSize = 5; o.priorUnitSize = 3
+        o.learningRate = 1e-2; o.importanceSamples = 20; o.threads = 2
+        return o
+    }
+    let train = ArraySource(count: 40, pixels: 16, seed: 1), validation = ArraySource(count: 20, pixels: 16, seed: 2)
+
+    func testRun_LossFallsAndWarmUpRamps() throws {
+        let run = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let first = try run.runEpoch(observer: nil)
+        var last = first
+        for _ in 0..<3 { last = try run.runEpoch(observer: nil) }
+        XCTAssertEqual(first.beta, 0.5)
+        XCTAssertEqual(last.beta, 1)
+        XCTAssertLessThan(last.validation.loss, first.validation.loss)
+        XCTAssertEqual(run.history.count, 4)
+    }
+
+    /// Three epochs straight, or two, a checkpoint, a fresh process-like restore and one more:
+    /// the same bits in the parameters and in Adam's moments.
+    func testCheckpoint_ResumeContinuesExactly() throws {
+        let straight = TrainingRun(config: config, options: options, train: train, validation: validation)
+        for _ in 0..<3 { try straight.runEpoch(observer: nil) }
+
+        let first = TrainingRun(config: config, options: options, train: train, validation: validation)
+        for _ in 0..<2 { try first.runEpoch(observer: nil) }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Checkpoint.save(first, to: url)
+        let resumed = TrainingRun(config: config, options: options, train: train, validation: validation)
+        try Checkpoint.restore(resumed, from: url)
+        XCTAssertEqual(resumed.epoch, 2)
+        try resumed.runEpoch(observer: nil)
+
+        XCTAssertEqual(resumed.trainer.values.storage.scalars.map(\.bitPattern), straight.trainer.values.storage.scalars.map(\.bitPattern))
+        XCTAssertEqual(resumed.trainer.adam.secondMoments.storage.scalars.map(\.bitPattern),
+                       straight.trainer.adam.secondMoments.storage.scalars.map(\.bitPattern))
+        XCTAssertEqual(resumed.trainer.adam.step, straight.trainer.adam.step)
+        XCTAssertEqual(resumed.history.last?.validation, straight.history.last?.validation)
+    }
+
+    func testCheckpoint_WrongModelIsRefused() throws {
+        let run = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("other-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Checkpoint.save(run, to: url)
+        var other = config
+        other.components = 7
+        let otherRun = TrainingRun(config: other, options: options, train: train, validation: validation)
+        XCTAssertThrowsError(try Checkpoint.restore(otherRun, from: url)) { error in
+            XCTAssertEqual(error as? CheckpointError, .configMismatch(path: url.path))
+        }
+    }
+
+    func testTestReport_ImportanceSampledBoundIsAboveTheELBO() {
+        let run = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let report = run.testReport(validation)
+        XCTAssertEqual(report.images, 20)
+        XCTAssertGreaterThanOrEqual(report.logLikelihood, report.elbo.elbo - 0.5)
+        XCTAssertEqual(report.histogramCounts.reduce(0, +), 20)
+        XCTAssertNil(report.bitsPerDim)
+    }
+}
