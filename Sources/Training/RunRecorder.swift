@@ -1,0 +1,135 @@
+import Foundation
+import Tensor
+import NN
+import VAE
+import Artifacts
+
+/// Writes what a run leaves behind in its directory, epoch by epoch:
+///
+/// ```
+/// metrics.jsonl, metrics.csv       one line per epoch
+/// events.out.tfevents.*            TensorBoard scalars and image grids
+/// last.safetensors                 full state (resume), every epoch
+/// best.safetensors                 parameters at the best validation loss
+/// reconstructions.png samples.png pseudo_inputs.png loss.png
+/// test.json                        the final test report
+/// ```
+public final class RunRecorder: TrainingObserver {
+    public let directory: URL
+    public let imageHeight: Int, imageWidth: Int
+    /// Images shown next to their reconstructions, `[n, D]`.
+    let showcase: [Float]
+    let events: EventWriter
+    /// Write image grids every this many epochs (and on the best epoch's last save).
+    public var imageEvery = 1
+    public var onStep: ((StepProgress) -> Void)?
+    public var onEpoch: ((EpochRecord) -> Void)?
+
+    public init(directory: URL, imageHeight: Int, imageWidth: Int, showcase: [Float]) throws {
+        self.directory = directory
+        self.imageHeight = imageHeight
+        self.imageWidth = imageWidth
+        self.showcase = showcase
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        events = try EventWriter(directory: directory)
+    }
+
+    public func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+    public func stepFinished(_ progress: StepProgress) { onStep?(progress) }
+
+    public func epochFinished(_ r: EpochRecord, run: TrainingRun) throws {
+        try appendMetrics(r)
+        for (tag, value) in [("train/loss", r.train.loss), ("train/reconstruction", r.train.reconstruction),
+                             ("train/kl", r.train.kl), ("beta", r.beta), ("validation/elbo", r.validation.elbo),
+                             ("validation/loss", r.validation.loss), ("samples_per_second", r.samplesPerSecond)] {
+            try events.scalar(tag: tag, value: Float(value), step: r.epoch)
+        }
+        try Checkpoint.save(run, to: url("last.safetensors"))
+        if r.isBest {
+            try Checkpoint.saveParameters(run.bestValues, config: run.config,
+                                          metadata: ["epoch": String(r.epoch), "validation_loss": "\(r.validation.loss)"],
+                                          to: url("best.safetensors"))
+        }
+        if r.epoch % imageEvery == 0 || run.isFinished { try writeImages(run, values: run.trainer.values, step: r.epoch) }
+        try writeLossPlot(run.history)
+        try events.flush()
+        onEpoch?(r)
+    }
+
+    func appendMetrics(_ r: EpochRecord) throws {
+        let json = String(decoding: try JSONEncoder().encode(r), as: UTF8.self) + "\n"
+        try append(json, to: url("metrics.jsonl"))
+        let csvURL = url("metrics.csv")
+        if !FileManager.default.fileExists(atPath: csvURL.path) {
+            try append("epoch,beta,train_loss,train_reconstruction,train_kl,validation_loss,validation_reconstruction,validation_kl,validation_elbo,seconds,samples_per_second,best\n", to: csvURL)
+        }
+        let fields: [String] = [String(r.epoch), "\(r.beta)", "\(r.train.loss)", "\(r.train.reconstruction)", "\(r.train.kl)",
+                                "\(r.validation.loss)", "\(r.validation.reconstruction)", "\(r.validation.kl)",
+                                "\(r.validation.elbo)", "\(r.seconds)", "\(r.samplesPerSecond)", r.isBest ? "1" : "0"]
+        try append(fields.joined(separator: ",") + "\n", to: csvURL)
+    }
+
+    func append(_ text: String, to url: URL) throws {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.synchronize()
+    }
+
+    /// Reconstructions (input beside output), samples from the prior and the pseudo-inputs.
+    public func writeImages(_ run: TrainingRun, values: ParameterVector<Float>, step: Int) throws {
+        let model = run.trainer.model, d = run.config.inputSize
+        let grads = ParameterVector<Float>(layout: model.layout)
+        let p = ParameterAccess(values: values, gradients: grads)
+        let n = showcase.count / d
+        if n > 0 {
+            var out = [Float](repeating: 0, count: n * d)
+            showcase.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { model.reconstruct(x: x.baseAddress!, rows: n, p, into: $0.baseAddress!) }
+            }
+            let columns = 2 * Swift.min(8, n)
+            let grid = try ImageGrid(imageHeight: imageHeight, imageWidth: imageWidth, rows: (n + columns / 2 - 1) / (columns / 2),
+                                 columns: columns, separator: 1, scale: 2, layout: .pairs)
+            try save(grid.render(inputs: showcase, reconstructions: out), "reconstructions", step)
+        }
+        var samples = [Float](repeating: 0, count: 64 * d)
+        samples.withUnsafeMutableBufferPointer { model.sample(rows: 64, seed: run.options.seed, p, into: $0.baseAddress!) }
+        try save(try ImageGrid(imageHeight: imageHeight, imageWidth: imageWidth, rows: 8, columns: 8, scale: 2).render(samples),
+                 "samples", step)
+        if let e = model.prior.pseudoInputs {
+            let k = Swift.min(64, e.shape[0])
+            let u = (0..<(k * d)).map { Swift.min(Swift.max(values.data[e.offset + $0], 0), 1) }
+            try save(try ImageGrid(imageHeight: imageHeight, imageWidth: imageWidth, rows: (k + 7) / 8, columns: 8, scale: 2).render(u),
+                     "pseudo_inputs", step)
+        }
+    }
+
+    func save(_ image: PNGImage, _ name: String, _ step: Int) throws {
+        try PNGWriter.write(image, to: url(name + ".png"))
+        try events.image(tag: name, image: image, step: step)
+    }
+
+    /// Train and validation loss against epoch.
+    func writeLossPlot(_ history: [EpochRecord]) throws {
+        let train = history.map { (epoch: Double($0.epoch), value: $0.train.loss) }
+        let validation = history.map { (epoch: Double($0.epoch), value: $0.validation.loss) }
+        let plot = try LinePlot(title: "loss per image (train: RE + beta KL; validation: beta = 1)", xLabel: "epoch", yLabel: "nats")
+        try plot.write([.init(name: "train", points: train), .init(name: "validation", points: validation)], to: url("loss.png"))
+    }
+
+    /// Writes the final test report as `test.json` and into TensorBoard.
+    public func finish(_ report: TestReport, epoch: Int) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(encoder.encode(report), to: url("test.json"))
+        try events.scalar(tag: "test/elbo", value: Float(report.elbo.elbo), step: epoch)
+        try events.scalar(tag: "test/log_likelihood", value: Float(report.logLikelihood), step: epoch)
+        if let bpd = report.bitsPerDim { try events.scalar(tag: "test/bits_per_dim", value: Float(bpd), step: epoch) }
+        try events.flush()
+    }
+}
