@@ -1,11 +1,11 @@
 #include "ckernels.h"
 #include <math.h>
 
-void largevae_adam_f32(size_t n, const double *sum, double scale, float *restrict theta, float *restrict m,
+void largevae_adam_f32(size_t n, const float *restrict grad, float *restrict theta, float *restrict m,
                        float *restrict v, float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd) {
     const float one_minus_b1 = 1.0f - b1, one_minus_b2 = 1.0f - b2;
     for (size_t i = 0; i < n; i++) {
-        float g = (float)(sum[i] * scale);
+        float g = grad[i];
         if (wd != 0.0f) g += wd * theta[i];
         float mi = m[i] + one_minus_b1 * (g - m[i]);
         float vi = v[i] * b2 + one_minus_b2 * g * g;

@@ -33,9 +33,12 @@ public final class StepExecutor<T: Scalar> {
     var unitNoise: [Workspace<T>] = []
     let stats: Tensor<T>, statsGradient: Tensor<T>
     let statsGradientSum: UnsafeMutablePointer<Double>
-    /// `Σ_units ∂loss/∂θ` of the last step, `[P]`, in Float64 (not yet divided by the batch size).
-    public let gradientSum: UnsafeMutablePointer<Double>
-    let priorScratch: UnsafeMutablePointer<Double>
+    /// The last step's gradient `(1/B)·Σ_units ∂loss/∂θ`, summed in the fixed tree in Float64
+    /// and rounded to `T` once.
+    public let gradient: ParameterVector<T>
+    /// Whether every element of `gradient` is finite.
+    public private(set) var gradientIsFinite = true
+    var blockFinite: [Bool]
     /// Per-thread scratch for tree sums.
     let treeScratch: [UnsafeMutablePointer<Double>]
     let priorUnits: [Range<Int>]
@@ -56,22 +59,18 @@ public final class StepExecutor<T: Scalar> {
         stats = Tensor(shape: [k, w])
         statsGradient = Tensor(shape: [k, w])
         statsGradientSum = .allocate(capacity: k * w)
-        gradientSum = .allocate(capacity: p)
-        gradientSum.initialize(repeating: 0, count: p)
-        priorScratch = .allocate(capacity: Swift.max(ranges.priorEncoder.count, 1))
+        gradient = ParameterVector(layout: model.layout)
         let leaves = Swift.max(plan.dataUnits(rows: plan.batchSize).count, plan.priorUnits(components: k).count, 64)
-        treeScratch = (0..<threads).map { _ in .allocate(capacity: TreeSum.scratchCount(leafCount: leaves)) }
+        treeScratch = (0..<threads).map { _ in .allocate(capacity: TreeSum.scratchCount(leafCount: leaves) + 2 * TreeSum.block) }
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        let data = ranges.data.count
-        reductionBlocks = StepPlan.cut(data, into: Swift.max((data + threads - 1) / threads, 1))
+        reductionBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
+        blockFinite = [Bool](repeating: true, count: reductionBlocks.count)
         updateBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
         pool.setWork { [unowned self] t in self.work(thread: t) }
     }
 
     deinit {
         statsGradientSum.deallocate()
-        gradientSum.deallocate()
-        priorScratch.deallocate()
         treeScratch.forEach { $0.deallocate() }
         unitLosses.deallocate()
     }
@@ -174,11 +173,54 @@ public final class StepExecutor<T: Scalar> {
                              ParameterAccess(values: s.values, gradients: priorGradients[c].data, accumulate: false))
     }
 
-    /// Element blocks of the data range are independent, so threads split them without changing a bit.
+    /// The fixed-order reduction of elements `reductionBlocks[b]`, finished into `gradient`:
+    /// ```
+    /// data range:      Σ = TreeSum over data units
+    /// prior encoder:   Σ += TreeSum over prior units          (VampPrior)
+    /// pseudo-inputs:   Σ = the one prior unit that owns the row
+    /// gradient = T(Σ / B)
+    /// ```
+    /// Element blocks are independent, so threads split them without changing a bit.
     func reduceData(block b: Int, thread t: Int) {
-        let start = ranges.data.lowerBound + reductionBlocks[b].lowerBound
-        TreeSum.sum(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data + start) },
-                    count: reductionBlocks[b].count, into: gradientSum + start, scratch: treeScratch[t])
+        let range = reductionBlocks[b], scale = 1 / Double(dataUnits.rows)
+        let scratch = treeScratch[t], root = scratch, extra = scratch + TreeSum.block
+        let tree = scratch + 2 * TreeSum.block
+        var start = range.lowerBound, finite = 0.0
+        while start < range.upperBound {
+            let n = chunkLength(from: start, limit: range.upperBound)
+            if ranges.data.contains(start) {
+                TreeSum.block(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data) },
+                              offset: start, n: n, into: root, scratch: tree)
+                if ranges.priorEncoder.contains(start) {
+                    TreeSum.block(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data) },
+                                  offset: start, n: n, into: extra, scratch: tree)
+                    for i in 0..<n { root[i] += extra[i] }
+                }
+            } else {
+                for i in 0..<n { root[i] = pseudoInputGradient(start + i) }
+            }
+            let out = gradient.data + start
+            for i in 0..<n {
+                out[i] = T(root[i] * scale)
+                finite += root[i] * 0
+            }
+            start += n
+        }
+        blockFinite[b] = finite == 0
+    }
+
+    /// Elements from `start` up to the next range boundary, at most one tree block.
+    func chunkLength(from start: Int, limit: Int) -> Int {
+        var end = Swift.min(start + TreeSum.block, limit)
+        for boundary in [ranges.priorEncoder.lowerBound, ranges.priorEncoder.upperBound, ranges.pseudoInputs.lowerBound]
+        where boundary > start && boundary < end { end = boundary }
+        return end - start
+    }
+
+    /// A pseudo-input gradient element, from the prior unit that owns its row.
+    func pseudoInputGradient(_ i: Int) -> Double {
+        let row = (i - ranges.pseudoInputs.lowerBound) / config.inputSize
+        return Double(priorGradients[row / plan.priorUnitSize].data[i])
     }
 
     /// The optimiser's element-wise update, run over `updateBlocks` side by side.
@@ -210,7 +252,7 @@ public final class StepExecutor<T: Scalar> {
         run(x: x, rows: rows, beta: beta, values: values, noise: .given(noise))
     }
 
-    /// One step's summed loss and gradient on `rows` images; the gradient is left in `gradientSum`.
+    /// One step's summed loss on `rows` images; the mean gradient is left in `gradient`.
     /// Each data unit draws or copies its own noise on its own thread.
     /// - Parameters:
     ///   - x: `[rows, D]`.
@@ -229,7 +271,7 @@ public final class StepExecutor<T: Scalar> {
             runPhase(.priorBackward)
         }
         runPhase(.reduceData)
-        reducePrior()
+        gradientIsFinite = !blockFinite.contains(false)
         var total = LossSums()
         for u in 0..<unitCount { total = total + unitLosses[u] }
         return total
@@ -248,21 +290,6 @@ public final class StepExecutor<T: Scalar> {
         var total = LossSums()
         for u in 0..<unitCount { total = total + unitLosses[u] }
         return total
-    }
-
-    /// The prior units' part of the fixed-order reduction: their encoder gradients summed in a
-    /// tree and added after the data units' sum; their pseudo-input rows copied (each row has one unit).
-    func reducePrior() {
-        guard !priorUnits.isEmpty else { return }
-        let enc = ranges.priorEncoder, d = config.inputSize
-        TreeSum.sum(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data + enc.lowerBound) },
-                    count: enc.count, into: priorScratch, scratch: treeScratch[0])
-        for i in 0..<enc.count { gradientSum[enc.lowerBound + i] += priorScratch[i] }
-        for (c, r) in priorUnits.enumerated() {
-            let start = ranges.pseudoInputs.lowerBound + r.lowerBound * d
-            let g = priorGradients[c].data + start
-            for i in 0..<(r.count * d) { gradientSum[start + i] = Double(g[i]) }
-        }
     }
 
     func reserve(dataUnits: Int, priorUnits: Int, vamp: Bool) {

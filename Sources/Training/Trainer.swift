@@ -22,7 +22,7 @@ public enum TrainingError: Error, LocalizedError, Equatable {
 /// One step on a batch of B images with global sample indices `i_b`:
 /// ```
 /// ε_b  = normals(key: (seed, epoch, i_b, reparameterization))      // [B, noiseWidth]
-/// g    = (1/B) · Σ_units ∂loss/∂θ                                   // fixed-order sum, Float64
+/// g    = T((1/B) · Σ_units ∂loss/∂θ)                                // fixed-order sum in Float64
 /// θ    ← Adam(θ, g)
 /// ```
 public final class Trainer<T: Scalar> {
@@ -46,14 +46,7 @@ public final class Trainer<T: Scalar> {
     /// parameters (made once, so that a step allocates nothing).
     var coefficients: Adam<T>.StepCoefficients?
     lazy var applyUpdate: (Range<Int>) -> Void = { [unowned self] range in
-        self.adam.apply(self.coefficients!, self.values, gradientSum: self.executor.gradientSum, range: range)
-    }
-
-    /// Whether every element is finite: a NaN or ±∞ anywhere makes the running sum non-finite.
-    static func allFinite(_ x: UnsafePointer<Double>, count: Int) -> Bool {
-        var s = 0.0
-        for i in 0..<count { s += x[i] * 0 }
-        return s == 0
+        self.adam.apply(self.coefficients!, self.values, gradient: self.executor.gradient.data, range: range)
     }
 
     /// The reparameterisation noise of the given samples, `[rows, noiseWidth]`.
@@ -79,10 +72,10 @@ public final class Trainer<T: Scalar> {
                                 noise: .keyed(seed: seed, epoch: epoch, indices: sampleIndices.baseAddress!,
                                               purpose: .reparameterization))
         guard sums.loss.isFinite else { throw TrainingError.nonFinite(step: adam.step + 1, what: "loss") }
-        guard Self.allFinite(executor.gradientSum, count: model.layout.count) else {
+        guard executor.gradientIsFinite else {
             throw TrainingError.nonFinite(step: adam.step + 1, what: "gradient")
         }
-        coefficients = adam.beginStep(gradientSum: executor.gradientSum, scale: 1 / Double(rows))
+        coefficients = adam.beginStep(gradient: executor.gradient.data)
         executor.forEachParameterBlock(applyUpdate)
         return sums
     }

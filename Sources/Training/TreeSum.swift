@@ -10,7 +10,8 @@ import Tensor
 /// The tree depends only on the number of units, so any grouping of units across workers, and any
 /// worker that pre-sums a whole aligned subtree, gives the same bits.
 public enum TreeSum {
-    static let block = 2048
+    /// Elements per block of a blocked sum.
+    public static let block = 2048
 
     /// Float64 scratch that `sum(leafCount:…)` needs for `leafCount` leaves.
     public static func scratchCount(leafCount: Int) -> Int {
@@ -40,6 +41,16 @@ public enum TreeSum {
             node(leafCount, leaf, lo: 0, size: size, offset: start, n: n, into: out + start, scratch: scratch)
             start += n
         }
+    }
+
+    /// The tree sum of elements `offset ..< offset + n` (`n ≤ block`) into `out`, with `scratch`
+    /// of `scratchCount(leafCount:)` elements: the building block for fused reductions.
+    public static func block<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, offset: Int, n: Int,
+                                        into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        precondition(leafCount > 0 && n <= block)
+        var size = 1
+        while size < leafCount { size *= 2 }
+        node(leafCount, leaf, lo: 0, size: size, offset: offset, n: n, into: out, scratch: scratch)
     }
 
     /// Writes node(lo, size) for elements `offset ..< offset + n` into `out`; false when empty.

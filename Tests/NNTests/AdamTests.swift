@@ -63,13 +63,14 @@ final class AdamTests: XCTestCase {
         let adam = Adam<Float>(layout: layout, options: options)
         var th = theta.storage.scalars, m = [Float](repeating: 0, count: n), v = m
         for step in 1...3 {
-            var sums = rng.normals(n, scale: 5)
-            let scale = 0.01
-            sums.withUnsafeMutableBufferPointer { adam.update(theta, gradientSum: $0.baseAddress!, scale: scale) }
+            let grads = rng.normals(n, scale: 0.05).map(Float.init)
+            let gradient = ParameterVector<Float>(layout: layout)
+            for i in 0..<n { gradient.data[i] = grads[i] }
+            adam.update(theta, gradient: gradient)
             let bc1 = 1 - pow(0.9, Double(step)), bc2 = 1 - pow(0.999, Double(step))
             let stepSize = Float(5e-4 / bc1), bc2Sqrt = Float(bc2.squareRoot())
             for i in 0..<n {
-                var g = Float(sums[i] * scale)
+                var g = grads[i]
                 g += Float(0.01) * th[i]
                 m[i] += (1 - Float(0.9)) * (g - m[i])
                 v[i] = v[i] * Float(0.999) + (1 - Float(0.999)) * g * g

@@ -2,14 +2,14 @@
 #define LARGEVAE_CKERNELS_H
 #include <stddef.h>
 
-/// One Adam update of n float32 parameters from float64 gradient sums (torch semantics):
-///   g = (float)(sum[i] * scale) (+ wd * theta)
+/// One Adam update of n float32 parameters (torch semantics):
+///   g = grad[i] (+ wd * theta)
 ///   m += (1 - b1) * (g - m);  v = v * b2 + (1 - b2) * g * g
 ///   theta -= step_size * (m / (sqrt(v) / bc2_sqrt + eps))
 /// Written in C only because Swift on Linux lowers sqrt to a libm call with errno handling,
 /// which blocks vectorisation; this file is compiled without fast-math or FP contraction,
 /// so it rounds exactly like the Swift reference loop.
-void largevae_adam_f32(size_t n, const double *sum, double scale, float *theta, float *m, float *v,
+void largevae_adam_f32(size_t n, const float *grad, float *theta, float *m, float *v,
                        float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd);
 
 #endif
