@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "Artifacts", dependencies: ["CPNG"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastFlags),
         // The one C kernel: a vectorisable Adam update (see its header for why).
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Tensor", "NN", "VAE", "Artifacts"], swiftSettings: fastFlags),
         .executableTarget(name: "largevae",
                           dependencies: [
-                              "Tensor", "NN", "VAE", "Training",
+                              "Tensor", "NN", "VAE", "Training", "Datasets", "Artifacts",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                               .product(name: "Logging", package: "swift-log"),
                           ],
@@ -54,6 +56,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
         .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts"],
                     exclude: ["read_events.py", "safetensors_tool.py"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CZlib", "MallocCounter"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],
