@@ -53,14 +53,17 @@ public struct Dataset: Sendable {
     ///   - seed: seeds the Frey Faces shuffle (`SplitMix64.permutation`); unused otherwise.
     /// - Throws: `DatasetError.fileMissing` (suggesting `largevae data fetch <name>`), or the
     ///   reader's error for a damaged file, or `.wrongImageCount`.
+    ///   - staticBinarization: binarise MNIST once here (the default); false keeps its grey
+    ///     levels for dynamic binarisation by the trainer.
     public static func load(name: DatasetName, directory: URL = DatasetFiles.defaultDirectory(),
-                            seed: UInt64) throws -> Dataset {
+                            seed: UInt64, staticBinarization: Bool = true) throws -> Dataset {
         switch name {
         case .mnist, .fashionMnist:
             let trainURL = try DatasetFiles.locate(name, role: .training, in: directory)
             let testURL = try DatasetFiles.locate(name, role: .test, in: directory)
             return try splitOffValidation(name: name, training: readImages(at: trainURL, of: name),
-                                          test: readImages(at: testURL, of: name), trainingPath: trainURL.path)
+                                          test: readImages(at: testURL, of: name), trainingPath: trainURL.path,
+                                          binarize: staticBinarization)
         case .frey:
             let url = try DatasetFiles.locate(.frey, role: .all, in: directory)
             return try shuffleAndSplitFrey(readImages(at: url, of: .frey), seed: seed, path: url.path)
@@ -91,14 +94,14 @@ public struct Dataset: Sendable {
     ///   - test: the test file's images.
     ///   - trainingPath: the training file, for the message if it is too small.
     public static func splitOffValidation(name: DatasetName, training: ImageSet, test: ImageSet,
-                                          trainingPath: String) throws -> Dataset {
+                                          trainingPath: String, binarize: Bool = true) throws -> Dataset {
         precondition(name != .frey, "Frey Faces is split by shuffling")
         guard training.count > validationCount else {
             throw DatasetError.wrongImageCount(path: trainingPath, expected: "more than \(validationCount) (the last "
                 + "\(validationCount) are the validation set)", found: training.count)
         }
-        let pool = name.pixelKind == .binary ? training.binarized() : training
-        let testSet = name.pixelKind == .binary ? test.binarized() : test
+        let pool = name.pixelKind == .binary && binarize ? training.binarized() : training
+        let testSet = name.pixelKind == .binary && binarize ? test.binarized() : test
         let cut = pool.count - validationCount
         return Dataset(name: name, train: pool.slice(0..<cut), validation: pool.slice(cut..<pool.count),
                        test: testSet, pixelKind: name.pixelKind)

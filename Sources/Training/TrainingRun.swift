@@ -73,7 +73,7 @@ public final class TrainingRun {
     public let bestValues: ParameterVector<Float>
     /// Epochs since the validation loss last improved (counted after warm-up only).
     public internal(set) var epochsWithoutImprovement = 0
-    public internal(set) var history: [EpochRecord] = []
+    public var history: [EpochRecord] = []
     let batch = Workspace<Float>()
 
     public init(config: ModelConfig, options: TrainingOptions, train: ImageSource, validation: ImageSource,

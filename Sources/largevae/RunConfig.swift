@@ -127,6 +127,11 @@ extension RunConfig {
     /// Reads a JSON config that may give any subset of the keys of `config.json`: the file's
     /// values are laid over the defaults, and an unknown key is an error that names it.
     static func load(_ url: URL) throws -> RunConfig {
+        try loadWithKeys(url).config
+    }
+
+    /// `load`, plus the dotted keys the file gave (such as `model.likelihood`).
+    static func loadWithKeys(_ url: URL) throws -> (config: RunConfig, keys: Set<String>) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw ConfigError(message: "cannot read config file \(url.path): \(error.localizedDescription)")
@@ -135,15 +140,17 @@ extension RunConfig {
             throw ConfigError(message: "config file \(url.path) is not a JSON object; see a run's config.json for the format")
         }
         let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(RunConfig())) as! [String: Any]
-        let merged = try overlay(user, on: defaults, path: "", file: url.path)
+        var keys = Set<String>()
+        let merged = try overlay(user, on: defaults, path: "", file: url.path, keys: &keys)
         do {
-            return try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+            return (try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: merged)), keys)
         } catch {
             throw ConfigError(message: "config file \(url.path) has a value of the wrong type: \(error)")
         }
     }
 
-    static func overlay(_ user: [String: Any], on base: [String: Any], path: String, file: String) throws -> [String: Any] {
+    static func overlay(_ user: [String: Any], on base: [String: Any], path: String, file: String,
+                        keys: inout Set<String>) throws -> [String: Any] {
         var out = base
         for (key, value) in user {
             let name = path.isEmpty ? key : "\(path).\(key)"
@@ -152,9 +159,10 @@ extension RunConfig {
                 throw ConfigError(message: "config file \(file): unknown key '\(name)'; known keys here: \(known)")
             }
             if let sub = value as? [String: Any], let baseSub = existing as? [String: Any] {
-                out[key] = try overlay(sub, on: baseSub, path: name, file: file)
+                out[key] = try overlay(sub, on: baseSub, path: name, file: file, keys: &keys)
             } else {
                 out[key] = value
+                keys.insert(name)
             }
         }
         return out

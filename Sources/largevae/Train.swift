@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import Tensor
+import NN
+import VAE
+import Training
+import Datasets
+import Artifacts
+
+/// `largevae train`: one training run, start to finish, leaving a run directory behind.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a VAE or HVAE on a real dataset and evaluate it on the test set.",
+        discussion: """
+        Every option defaults to the paper (batch 100, Adam 5e-4, 100 warm-up epochs, K = 500,
+        S = 5000, patience 50); --config takes a JSON file with any subset of a run's config.json,
+        and flags override it. --schedule quick is a short run (minutes) for a first look.
+        The run directory receives config.json, metrics.jsonl/.csv, TensorBoard events, PNG grids,
+        last.safetensors (resume) and best.safetensors.
+        Example: largevae train --dataset mnist --model vae --prior vampprior --threads 2
+        """)
+
+    @Option(help: "Dataset: mnist, fashion-mnist or frey.")
+    var dataset: DatasetName?
+    @Option(name: .customLong("data-dir"), help: "Data directory (default: $LARGEVAE_DATA, else ~/.local/share/largevae).")
+    var dataDirectory: String?
+    @Option(name: .customLong("run-dir"), help: "Where the run writes its files (default: runs/DATASET-MODEL-PRIOR-TIME).")
+    var runDirectory: String?
+    @Option(help: "JSON config file (any subset of a run's config.json).")
+    var config: String?
+    @Option(help: "paper (the defaults) or quick (MNIST-sized run of a few minutes: 20 epochs, 5 warm-up, S = 1000 on 1,000 test images).")
+    var schedule: Schedule = .paper
+    @Option(help: "Continue the run in this directory from its last.safetensors.")
+    var resume: String?
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var training: TrainingFlags
+
+    enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
+
+    func validate() throws {
+        if resume != nil && (config != nil || dataset != nil) {
+            throw ValidationError("--resume continues a run with its own config.json; drop --config and --dataset.")
+        }
+    }
+
+    func run() throws {
+        do { try train() } catch let error as ValidationError { throw error } catch {
+            FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func train() throws {
+        let (runConfig, directory) = try resume.map(resumedConfig) ?? (try freshConfig(), runDirectoryURL())
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try writeConfig(runConfig, to: directory)
+        let name = DatasetName(rawValue: runConfig.dataset)!
+        let data = try Dataset.load(name: name, directory: dataDirectoryURL(), seed: runConfig.training.seed,
+                                    staticBinarization: !runConfig.training.dynamicBinarization)
+        try check(runConfig, against: data)
+        let splits = Splits(data, dynamicBinarization: runConfig.training.dynamicBinarization, seed: runConfig.training.seed)
+        let run = TrainingRun(config: runConfig.model, options: runConfig.training, train: splits.train,
+                              validation: splits.validation, pseudoInputImages: pseudoInputs(runConfig, splits))
+        if resume != nil { try restore(run, from: directory) }
+        let recorder = try RunRecorder(directory: directory, imageHeight: data.height, imageWidth: data.width,
+                                       showcase: splits.validation.firstImages(16))
+        attach(recorder, epochs: runConfig.training.epochs)
+        Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
+        do { try run.run(observer: recorder) } catch let error as TrainingError {
+            throw RunFailure(message: "\(error.localizedDescription) The last good checkpoint is \(recorder.url("last.safetensors").path).")
+        }
+        try finish(run, splits, recorder, likelihood: runConfig.model.likelihood)
+    }
+
+    func freshConfig() throws -> RunConfig {
+        var (c, keys) = try config.map { try RunConfig.loadWithKeys(URL(fileURLWithPath: $0)) } ?? (RunConfig(), [])
+        if schedule == .quick {
+            c.dataset = "mnist"
+            c.training.epochs = 20; c.training.warmupEpochs = 5; c.training.threads = 2
+            c.training.importanceSamples = 1000; c.training.testLimit = 1000
+        }
+        if let d = dataset { c.dataset = d.rawValue }
+        model.apply(to: &c.model)
+        training.apply(to: &c.training)
+        let name = DatasetName(rawValue: c.dataset)
+        guard let name = name else { throw ValidationError("dataset '\(c.dataset)' in the config is not one of mnist, fashion-mnist, frey.") }
+        if model.likelihood == nil && !keys.contains("model.likelihood") {
+            c.model.likelihood = name.pixelKind == .binary ? .bernoulli : .logistic256
+        }
+        let (h, w) = name.imageShape
+        c.model.inputSize = h * w
+        return c
+    }
+
+    func resumedConfig(_ path: String) throws -> (RunConfig, URL) {
+        let directory = URL(fileURLWithPath: path)
+        var c = try RunConfig.load(directory.appendingPathComponent("config.json"))
+        training.apply(to: &c.training)          // e.g. more --epochs
+        return (c, directory)
+    }
+
+    func check(_ c: RunConfig, against data: Dataset) throws {
+        if c.model.prior != .standard && c.training.pseudoInputsFromData && c.model.components > data.train.count {
+            throw ValidationError("--components \(c.model.components) is more than the \(data.train.count) training images to draw pseudo-inputs from.")
+        }
+        if c.model.likelihood == .bernoulli && data.pixelKind == .grey {
+            throw ValidationError("\(data.name.rawValue) has grey pixels; use --likelihood logistic256 (Bernoulli needs binary images).")
+        }
+    }
+
+    func pseudoInputs(_ c: RunConfig, _ splits: Splits) -> Tensor<Float>? {
+        guard c.model.prior == .vampprior && c.training.pseudoInputsFromData else { return nil }
+        let k = c.model.components, d = c.model.inputSize
+        let order = KeyedRandom.permutation(count: splits.train.count,
+                                            key: RandomKey(seed: c.training.seed, epoch: 0, index: 0, purpose: .initialization))
+        let images = Tensor<Float>(shape: [k, d])
+        Array(order.prefix(k)).withUnsafeBufferPointer { splits.train.fill(indices: $0, epoch: 0, into: images.data) }
+        return images
+    }
+
+    func restore(_ run: TrainingRun, from directory: URL) throws {
+        try Checkpoint.restore(run, from: directory.appendingPathComponent("last.safetensors"))
+        try Checkpoint.loadParameters(from: directory.appendingPathComponent("best.safetensors"), config: run.config,
+                                      into: run.bestValues)
+        let lines = (try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+        run.history = lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
+            .filter { $0.epoch <= run.epoch }
+        Console.logger.info("resuming after epoch \(run.epoch) (best validation loss \(run.bestValidationLoss) at epoch \(run.bestEpoch))")
+    }
+
+    func attach(_ recorder: RunRecorder, epochs: Int) {
+        let bar = ProgressBar()
+        recorder.onStep = { bar.update($0, epochs: epochs) }
+        recorder.onEpoch = { r in
+            bar.finishLine()
+            Console.logger.info("\(String(format: "epoch %d  β %.2f  train loss %.3f (RE %.3f, KL %.3f)  validation ELBO %.3f  %.1f s  %.0f samples/s%@", r.epoch, r.beta, r.train.loss, r.train.reconstruction, r.train.kl, r.validation.elbo, r.seconds, r.samplesPerSecond, r.isBest ? "  best" : ""))")
+        }
+    }
+
+    func finish(_ run: TrainingRun, _ splits: Splits, _ recorder: RunRecorder, likelihood: Likelihood) throws {
+        Console.logger.info("evaluating the best model (epoch \(run.bestEpoch)) on the test set: ELBO and log-likelihood with S = \(run.options.importanceSamples)")
+        let report = run.testReport(splits.test)
+        try recorder.writeImages(run, values: run.bestValues, step: run.epoch)
+        try recorder.finish(report, epoch: run.epoch)
+        var line = String(format: "test ELBO %.3f nats, test log-likelihood %.3f nats (S = %d, %d images)",
+                          report.elbo.elbo, report.logLikelihood, report.importanceSamples, report.images)
+        if let bpd = report.bitsPerDim { line += String(format: ", %.4f bits/dim", bpd) }
+        Console.logger.info("\(line)")
+        print(Histogram.render(edges: report.histogramEdges, counts: report.histogramCounts))
+        print("run directory: \(recorder.directory.path)")
+        for file in ["reconstructions.png", "samples.png", "pseudo_inputs.png", "loss.png", "metrics.csv", "test.json", "best.safetensors"]
+        where FileManager.default.fileExists(atPath: recorder.url(file).path) {
+            print("  \(recorder.url(file).path)")
+        }
+    }
+
+    func dataDirectoryURL() -> URL {
+        dataDirectory.map { URL(fileURLWithPath: $0) } ?? DatasetFiles.defaultDirectory()
+    }
+
+    func runDirectoryURL() -> URL {
+        if let r = runDirectory { return URL(fileURLWithPath: r) }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let c = (try? freshConfig()) ?? RunConfig()
+        return URL(fileURLWithPath: "runs/\(c.dataset)-\(c.model.architecture)-\(c.model.prior)-\(stamp)")
+    }
+
+    func writeConfig(_ c: RunConfig, to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(encoder.encode(c), to: directory.appendingPathComponent("config.json"))
+    }
+}
+
+extension DatasetName: ExpressibleByArgument {}
+
+/// A run that stopped for a reason the user must see (not a usage error).
+struct RunFailure: Error, LocalizedError {
+    let message: String
+    var errorDescription: String? { message }
+}
+
+/// A text histogram of per-image log-likelihoods.
+enum Histogram {
+    static func render(edges: [Double], counts: [Int]) -> String {
+        let top = Swift.max(counts.max() ?? 1, 1)
+        var lines = ["log-likelihood histogram (nats per image):"]
+        for (i, c) in counts.enumerated() where i % 2 == 0 || counts.count <= 15 {
+            let n = i + 1 < counts.count && counts.count > 15 ? c + counts[i + 1] : c
+            let bar = String(repeating: "#", count: Swift.max(0, 40 * n / top / (counts.count > 15 ? 2 : 1)))
+            lines.append(String(format: "  %10.2f  %6d  %@", edges[i], n, bar))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
