@@ -118,7 +118,7 @@ public final class RunRecorder: TrainingObserver {
     func writeLossPlot(_ history: [EpochRecord]) throws {
         let train = history.map { (epoch: Double($0.epoch), value: $0.train.loss) }
         let validation = history.map { (epoch: Double($0.epoch), value: $0.validation.loss) }
-        let plot = try LinePlot(title: "loss per image (train: RE + beta KL; validation: beta = 1)", xLabel: "epoch", yLabel: "nats")
+        let plot = try LinePlot(title: "loss per image, nats", xLabel: "epoch", yLabel: "nats")
         try plot.write([.init(name: "train", points: train), .init(name: "validation", points: validation)], to: url("loss.png"))
     }
 
