@@ -44,7 +44,7 @@ extension TrainingRun {
         var result = [Double](repeating: 0, count: n)
         let lock = NSLock()
         var done = 0
-        let grads = ParameterVector<Float>(layout: trainer.model.layout)   // unused by a forward pass
+        let grads = ParameterVector<Float>(layout: values.layout)   // unused by a forward pass
         result.withUnsafeMutableBufferPointer { out in
             let out = out
             trainer.executor.parallelForEach(blocks) { b, model in
