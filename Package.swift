@@ -57,6 +57,9 @@ let package = Package(
         .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts"],
                     exclude: ["read_events.py", "safetensors_tool.py"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CZlib", "MallocCounter"]),
+        // End-to-end runs of the real executable (it must be built: `swift build` builds it).
+        .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport"],
+                    exclude: ["inspect_run.py"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],

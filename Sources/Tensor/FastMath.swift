@@ -14,7 +14,7 @@
 //   between the scalar and array forms.
 // * Baseline x86-64 (SSE2) friendly: rounding to an integer uses the 1.5*2^23 "magic
 //   number" trick, float <-> exponent conversions are integer bit manipulation, selects are
-//   and/andnot/or, min/max are `minps`/`maxps`. Only `+ - * /` are used on floats.
+//   and/andnot/or, min/max are `minps`/`maxps`; float arithmetic is only `+ - * /`.
 // * exp:   x = n ln2 + r (Cody-Waite, two-part ln2), |r| <= ln2/2,
 //          e^r = 1 + r + r^2 P(r) (degree-4 minimax P), e^x = e^r * 2^n1 * 2^n2 with
 //          n1 = n >> 1 (first product exact, second rounds once: correct overflow to +inf
@@ -30,7 +30,21 @@
 //
 // Measured accuracy (max error in ulps of the Float result, against Double-precision glibc
 // exp/log/log1p/expm1 via Foundation; sigmoid/softplus references evaluated in Double):
-// ACCURACY_TABLE
+//   function  max error  measured over
+//   exp       0.99 ulp   all 2^32 inputs (exhaustive); incl. the denormal results of
+//                        x in (-103.97, -87.33), which are within 0.75 ulp of 2^-149
+//   log       0.90 ulp   all positive floats incl. denormals (exhaustive)
+//   log1p     0.90 ulp   all x in (-1, +inf) (exhaustive)
+//   expm1     1.10 ulp   all 2^32 inputs (exhaustive)
+//   sigmoid   2.40 ulp   all x >= -87.33, i.e. all normal results (exhaustive); results
+//                        for x in [-88.37, -87.33] are denormals within 0.75 ulp of 2^-149;
+//                        x < -88.37 (true result < 4.1e-39) gives +0
+//   softplus  1.78 ulp   all 2^32 inputs (exhaustive), incl. denormal results
+//
+// Dense 12-million-point sweeps agree (exp [-103.97, 88.72]: 0.98; log (0, 10]: 0.87;
+// log1p [-0.9999, 10]: 0.87; expm1 [-20, 88.72]: 1.03; sigmoid [-87.33, 30]: 2.35;
+// softplus [-87.33, 100]: 1.64 ulp). The scalar and array forms were also compared on all
+// 2^32 inputs in a release build: 0 differing results.
 //
 // Special values: exp(+-0) = 1, exp(+inf) = +inf, exp(-inf) = 0, exp(x > 88.7228) = +inf,
 // exp(x < -103.98) = 0, denormal results are produced (no flush-to-zero); log(+-0) = -inf,
@@ -42,7 +56,16 @@
 //
 // Speed (release build, 30,000-float arrays, AMD EPYC Zen3 ~3.2 GHz, baseline x86-64/SSE2,
 // ns per element; glibc = Foundation scalar loop):
-// SPEED_TABLE
+//   kernel    FastMath   glibc loop
+//   exp       0.90       3.1 - 3.4   (expf)
+//   sigmoid   0.89       3.4 - 3.7   (1 / (1 + expf(-x)))
+//   log       1.6 - 1.8  3.4 - 3.7   (logf)
+//   log1p     1.8 - 1.9  12.0 - 12.4 (log1pf)
+//   expm1     2.7        13.5        (expm1f)
+//   softplus  2.35       11.5        (max(x, 0) + log1pf(expf(-|x|)))
+// (minimum over many trials of thread CPU time on a shared 2-core VM). The scalar forms are
+// @inline(__always); a loop of `FastMath.exp(x[i])` runs at ~1.1 ns/element (LLVM vectorises
+// it), but the array forms are the intended fast path.
 
 /// Vectorised elementwise `Float` transcendental functions (exp, log, sigmoid, softplus,
 /// log1p, expm1) with documented accuracy and bit-reproducible results.
@@ -57,7 +80,7 @@ public enum FastMath {
     /// Elementwise exponential.
     ///
     /// `y[i] = e^x[i]` for `i in 0..<count` (`x` and `y` may alias).
-    /// Accuracy: ACC_EXP
+    /// Accuracy: max 0.99 ulp over all inputs (exhaustive), denormal results included.
     @inlinable
     public static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         _map(_FastMathArrayVector.self, x, y, count, _exp)
@@ -66,7 +89,7 @@ public enum FastMath {
     /// Elementwise natural logarithm.
     ///
     /// `y[i] = ln(x[i])` (`x` and `y` may alias); `ln(0) = -inf`, `ln(x < 0) = nan`.
-    /// Accuracy: ACC_LOG
+    /// Accuracy: max 0.90 ulp over all positive inputs, denormals included (exhaustive).
     @inlinable
     public static func log(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         _map(_FastMathArrayVector.self, x, y, count, _log)
@@ -76,7 +99,8 @@ public enum FastMath {
     ///
     /// `y[i] = 1 / (1 + e^(-x[i]))`, evaluated as `e^x / (1 + e^x)` without overflow
     /// (`x` and `y` may alias). Large `|x|` give exactly 0 or 1.
-    /// Accuracy: ACC_SIGMOID
+    /// Accuracy: max 2.40 ulp for x >= -87.33 (exhaustive); results below ~4e-39
+    /// (x < -88.37) are 0.
     @inlinable
     public static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         _map(_FastMathArrayVector.self, x, y, count, _sigmoid)
@@ -86,7 +110,7 @@ public enum FastMath {
     ///
     /// `y[i] = ln(1 + e^x[i]) = max(x[i], 0) + log1p(e^-|x[i]|)`, stable for any finite `x`
     /// (`x` and `y` may alias).
-    /// Accuracy: ACC_SOFTPLUS
+    /// Accuracy: max 1.78 ulp over all inputs (exhaustive).
     @inlinable
     public static func softplus(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         _map(_FastMathArrayVector.self, x, y, count, _softplus)
@@ -95,7 +119,7 @@ public enum FastMath {
     /// Elementwise `ln(1 + x)`, accurate for tiny `x`.
     ///
     /// `y[i] = ln(1 + x[i])` (`x` and `y` may alias); `log1p(-1) = -inf`, `log1p(x < -1) = nan`.
-    /// Accuracy: ACC_LOG1P
+    /// Accuracy: max 0.90 ulp over all x > -1 (exhaustive).
     @inlinable
     public static func log1p(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         _map(_FastMathArrayVector.self, x, y, count, _log1p)
@@ -104,7 +128,7 @@ public enum FastMath {
     /// Elementwise `e^x - 1`, accurate for tiny `x`.
     ///
     /// `y[i] = e^x[i] - 1` (`x` and `y` may alias).
-    /// Accuracy: ACC_EXPM1
+    /// Accuracy: max 1.10 ulp over all inputs (exhaustive).
     @inlinable
     public static func expm1(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         _map(_FastMathArrayVector.self, x, y, count, _expm1)
@@ -112,27 +136,41 @@ public enum FastMath {
 
     // MARK: Scalar entry points (same kernels, bit-identical to the array forms)
 
-    /// `e^x`; bit-identical to `exp(_:_:count:)`. Accuracy: ACC_EXP
+    /// Exponential of one value (scalar form of `exp(_:_:count:)`, same bits).
+    ///
+    /// `e^x`. Accuracy: max 0.99 ulp over all inputs (exhaustive), denormal results included.
     @inlinable @inline(__always)
     public static func exp(_ x: Float) -> Float { _exp(_FastMathScalarVector(repeating: x))[0] }
 
-    /// `ln(x)`; bit-identical to `log(_:_:count:)`. Accuracy: ACC_LOG
+    /// Natural logarithm of one value (scalar form of `log(_:_:count:)`, same bits).
+    ///
+    /// `ln(x)`. Accuracy: max 0.90 ulp over all positive inputs, denormals included (exhaustive).
     @inlinable @inline(__always)
     public static func log(_ x: Float) -> Float { _log(_FastMathScalarVector(repeating: x))[0] }
 
-    /// `1 / (1 + e^-x)`; bit-identical to `sigmoid(_:_:count:)`. Accuracy: ACC_SIGMOID
+    /// Logistic sigmoid of one value (scalar form of `sigmoid(_:_:count:)`, same bits).
+    ///
+    /// `1 / (1 + e^-x)`. Accuracy: max 2.40 ulp for x >= -87.33 (exhaustive); results below
+    /// ~4e-39 (x < -88.37) are 0.
     @inlinable @inline(__always)
     public static func sigmoid(_ x: Float) -> Float { _sigmoid(_FastMathScalarVector(repeating: x))[0] }
 
-    /// `ln(1 + e^x)`; bit-identical to `softplus(_:_:count:)`. Accuracy: ACC_SOFTPLUS
+    /// Softplus of one value (scalar form of `softplus(_:_:count:)`, same bits).
+    ///
+    /// `ln(1 + e^x) = max(x, 0) + log1p(e^-|x|)`. Accuracy: max 1.78 ulp over all inputs
+    /// (exhaustive).
     @inlinable @inline(__always)
     public static func softplus(_ x: Float) -> Float { _softplus(_FastMathScalarVector(repeating: x))[0] }
 
-    /// `ln(1 + x)`; bit-identical to `log1p(_:_:count:)`. Accuracy: ACC_LOG1P
+    /// `ln(1 + x)` of one value (scalar form of `log1p(_:_:count:)`, same bits).
+    ///
+    /// `ln(1 + x)`. Accuracy: max 0.90 ulp over all x > -1 (exhaustive).
     @inlinable @inline(__always)
     public static func log1p(_ x: Float) -> Float { _log1p(_FastMathScalarVector(repeating: x))[0] }
 
-    /// `e^x - 1`; bit-identical to `expm1(_:_:count:)`. Accuracy: ACC_EXPM1
+    /// `e^x - 1` of one value (scalar form of `expm1(_:_:count:)`, same bits).
+    ///
+    /// `e^x - 1`. Accuracy: max 1.10 ulp over all inputs (exhaustive).
     @inlinable @inline(__always)
     public static func expm1(_ x: Float) -> Float { _expm1(_FastMathScalarVector(repeating: x))[0] }
 }

@@ -4,7 +4,7 @@ import RealModule
 ///
 /// Each conforming type supplies its BLAS GEMM and its vectorised elementwise kernels, so that
 /// generic layer code issues one call per buffer and the per-element loop is concrete.
-public protocol Scalar: BinaryFloatingPoint, Real, SIMDScalar, Sendable
+public protocol Scalar: BinaryFloatingPoint, Real, SIMDScalar, Codable, Sendable
 where Self.RawSignificand: FixedWidthInteger {
     /// Row-major general matrix multiply through CBLAS:
     /// ```

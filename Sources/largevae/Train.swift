@@ -65,6 +65,9 @@ struct Train: ParsableCommand {
         let recorder = try RunRecorder(directory: directory, imageHeight: data.height, imageWidth: data.width,
                                        showcase: splits.validation.firstImages(16))
         attach(recorder, epochs: runConfig.training.epochs)
+        if run.epoch == 0 {   // a good checkpoint exists before the first step, should that step fail
+            try Checkpoint.save(run, to: recorder.url("last.safetensors"))
+        }
         Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
         do { try run.run(observer: recorder) } catch let error as TrainingError {
             throw RunFailure(message: "\(error.localizedDescription) The last good checkpoint is \(recorder.url("last.safetensors").path).")

@@ -1,0 +1,192 @@
+import XCTest
+import Foundation
+import Artifacts
+import Datasets
+import TestSupport
+
+/// End-to-end runs of the real `largevae` executable on a real-format Frey Faces file that the
+/// tests write themselves (random pixels, the real IDX layout: 1965 × 28 × 20).
+final class CLITests: XCTestCase {
+    static let work = FileManager.default.temporaryDirectory.appendingPathComponent("largevae-cli-\(getpid())")
+    static var dataDirectory: URL { work.appendingPathComponent("data") }
+
+    /// `largevae` beside the test bundle in the build directory.
+    static var executable: URL {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
+        return dir.appendingPathComponent("largevae")
+    }
+
+    override class func setUp() {
+        super.setUp()
+        let frey = dataDirectory.appendingPathComponent("frey")
+        try? FileManager.default.createDirectory(at: frey, withIntermediateDirectories: true)
+        var bytes: [UInt8] = [0, 0, 8, 3]
+        for d in [1965, 28, 20] { bytes += [0, 0, UInt8(d >> 8), UInt8(d & 255)] }
+        var rng = FixtureRandom(seed: 1)
+        for i in 0..<(1965 * 560) { bytes.append(UInt8(truncatingIfNeeded: 40 + (i % 20) * 8 + Int(rng.uniform(0, 40)))) }
+        try? Data(bytes).write(to: frey.appendingPathComponent("frey-faces-idx3-ubyte"))
+    }
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: work)
+        super.tearDown()
+    }
+
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    @discardableResult
+    func largevae(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["LARGEVAE_DATA"] = Self.dataDirectory.path
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// A small model so that a run takes seconds.
+    let small = ["--dataset", "frey", "--hidden", "24", "--latent", "4", "--components", "12", "--warmup", "1",
+                 "--importance-samples", "20", "--test-limit", "16", "--threads", "2"]
+
+    func runDirectory(_ name: String) -> URL { Self.work.appendingPathComponent(name) }
+
+    func testTrain_LeavesEveryArtifact() throws {
+        let dir = runDirectory("full")
+        let r = try largevae(["train"] + small + ["--epochs", "2", "--run-dir", dir.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for file in ["config.json", "metrics.jsonl", "metrics.csv", "last.safetensors", "best.safetensors", "test.json",
+                     "reconstructions.png", "samples.png", "pseudo_inputs.png", "loss.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let metrics = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertEqual(metrics.split(separator: "\n").count, 2)
+        let samples = try PNGReader.read(from: dir.appendingPathComponent("samples.png"))
+        XCTAssertEqual(samples.width, 8 * 40 + 7)
+        XCTAssertTrue(r.stdout.contains("run directory: \(dir.path)"))
+        try checkWithPython(dir)
+    }
+
+    /// The checkpoint loads with Python's safetensors and numpy, with equal values; TensorBoard's
+    /// EventAccumulator reads the scalars and images.
+    func checkWithPython(_ dir: URL) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("inspect_run.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, dir.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if process.terminationStatus == 3 { throw XCTSkip("python3 lacks safetensors/numpy/tensorboard: run cluster/setup.sh") }
+        XCTAssertEqual(process.terminationStatus, 0)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let checkpoint = try XCTUnwrap(json["checkpoint"] as? [String: [String: Any]])
+        let swift = try SafeTensors.read(from: dir.appendingPathComponent("last.safetensors"))
+        XCTAssertEqual(Set(checkpoint.keys), Set(swift.tensors.keys))
+        for (name, tensor) in swift.tensors {
+            var sha = SHA256()
+            sha.update(tensor.bytes)
+            let hex = sha.finalize().map { String(format: "%02x", $0) }.joined()
+            XCTAssertEqual(checkpoint[name]?["sha256"] as? String, hex, name)
+            XCTAssertEqual(checkpoint[name]?["shape"] as? [Int], tensor.shape, name)
+        }
+        XCTAssertTrue(checkpoint.keys.contains("prior.pseudo_inputs"))
+        let metadata = try XCTUnwrap(json["metadata"] as? [String: String])
+        XCTAssertEqual(metadata["epoch"], "2")
+        let scalars = try XCTUnwrap(json["scalars"] as? [String: [Int]])
+        XCTAssertEqual(scalars["train/loss"], [1, 2])
+        XCTAssertEqual(scalars["validation/elbo"], [1, 2])
+        let images = try XCTUnwrap(json["images"] as? [String: [[Int]]])
+        XCTAssertNotNil(images["samples"])
+        XCTAssertNotNil(images["reconstructions"])
+    }
+
+    /// Two epochs straight, or one and a resume for one more: the same final parameters.
+    func testTrain_ResumeContinuesExactly() throws {
+        let straight = runDirectory("straight"), resumed = runDirectory("resumed")
+        XCTAssertEqual(try largevae(["train"] + small + ["--epochs", "2", "--run-dir", straight.path]).status, 0)
+        XCTAssertEqual(try largevae(["train"] + small + ["--epochs", "1", "--run-dir", resumed.path]).status, 0)
+        let r = try largevae(["train", "--resume", resumed.path, "--epochs", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let a = try SafeTensors.read(from: straight.appendingPathComponent("last.safetensors"))
+        let b = try SafeTensors.read(from: resumed.appendingPathComponent("last.safetensors"))
+        for (name, t) in a.tensors { XCTAssertEqual(b.tensors[name]?.bytes, t.bytes, name) }
+    }
+
+    func testTrain_WrongFlagsAreRefused() throws {
+        let cases: [([String], String)] = [
+            (["--batch-size", "0"], "--batch-size must be at least 1"),
+            (["--prior", "gaussian"], "gaussian"),
+            (["--lr", "0"], "--lr must be a positive number"),
+            (["--components", "5000", "--pseudo-inputs-from-data"], "more than the 1565 training images"),
+            (["--likelihood", "bernoulli"], "grey pixels"),
+        ]
+        for (flags, message) in cases {
+            let r = try largevae(["train"] + small + ["--epochs", "1", "--run-dir", runDirectory("bad").path] + flags)
+            XCTAssertNotEqual(r.status, 0, "\(flags) was accepted")
+            XCTAssertTrue((r.stderr + r.stdout).contains(message), "\(flags): \(r.stderr)")
+        }
+    }
+
+    func testTrain_CorruptDataFileIsNamed() throws {
+        let bad = Self.work.appendingPathComponent("bad-data/frey")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        let good = try Data(contentsOf: Self.dataDirectory.appendingPathComponent("frey/frey-faces-idx3-ubyte"))
+        try good.prefix(5000).write(to: bad.appendingPathComponent("frey-faces-idx3-ubyte"))
+        let r = try largevae(["train"] + small + ["--epochs", "1", "--data-dir", bad.deletingLastPathComponent().path,
+                                                  "--run-dir", runDirectory("corrupt").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("frey-faces-idx3-ubyte"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr)
+    }
+
+    /// A learning rate that blows the parameters up: a clear error, exit 1, and a checkpoint
+    /// from before the failure that still loads.
+    func testTrain_NonFiniteLossStopsCleanly() throws {
+        let dir = runDirectory("nan")
+        let r = try largevae(["train"] + small + ["--epochs", "3", "--lr", "1e30", "--run-dir", dir.path])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stderr.contains("not finite"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("last.safetensors"), r.stderr)
+        let file = try SafeTensors.read(from: dir.appendingPathComponent("last.safetensors"))
+        for t in file.tensors.values where t.dtype == .f32 {
+            t.bytes.withUnsafeBytes { raw in
+                for i in 0..<(t.bytes.count / 4) {
+                    XCTAssertTrue(Float(bitPattern: raw.load(fromByteOffset: 4 * i, as: UInt32.self)).isFinite)
+                }
+            }
+        }
+    }
+
+    func testSampleReconstructEvaluate_OnATrainedRun() throws {
+        let dir = runDirectory("tools")
+        XCTAssertEqual(try largevae(["train"] + small + ["--epochs", "1", "--run-dir", dir.path]).status, 0)
+        let png = Self.work.appendingPathComponent("s.png")
+        XCTAssertEqual(try largevae(["sample", "--run", dir.path, "--count", "10", "--out", png.path]).status, 0)
+        XCTAssertEqual(try PNGReader.read(from: png).height, 2 * 56 + 1)
+        XCTAssertEqual(try largevae(["reconstruct", "--run", dir.path, "--count", "4", "--out", png.path]).status, 0)
+        let e = try largevae(["evaluate", "--run", dir.path, "--importance-samples", "10", "--test-limit", "8"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertTrue(e.stdout.contains("bits/dim"))
+        let missing = try largevae(["evaluate", "--run", Self.work.appendingPathComponent("nowhere").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("config.json"), missing.stderr)
+    }
+
+    func testHelp_EverySubcommand() throws {
+        for command in ["train", "evaluate", "sample", "reconstruct", "data", "bench"] {
+            let r = try largevae([command, "--help"])
+            XCTAssertEqual(r.status, 0)
+            XCTAssertTrue(r.stdout.contains("USAGE"), command)
+        }
+    }
+}
