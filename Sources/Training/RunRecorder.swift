@@ -31,7 +31,8 @@ public final class RunRecorder: TrainingObserver {
         self.imageWidth = imageWidth
         self.showcase = showcase
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        events = try EventWriter(directory: directory)
+        // A resumed run appends a second event file; the process id keeps their names apart.
+        events = try EventWriter(directory: directory, suffix: ".\(ProcessInfo.processInfo.processIdentifier)")
     }
 
     public func url(_ name: String) -> URL { directory.appendingPathComponent(name) }

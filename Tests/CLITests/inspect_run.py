@@ -6,7 +6,6 @@ Output: {"checkpoint": {name: {"shape", "sha256", "sum"}}, "metadata": {...},
          "scalars": {tag: [steps]}, "images": {tag: [[step, width, height], ...]}}
 Exit code 3: safetensors, numpy or tensorboard is not importable (the Swift test skips).
 """
-import glob
 import hashlib
 import json
 import os
@@ -33,8 +32,7 @@ def main(run):
                "sum": float(a.astype(np.float64).sum())}
         for name, a in tensors.items()
     }
-    events = glob.glob(os.path.join(run, "events.out.tfevents.*"))
-    acc = ea.EventAccumulator(events[0], size_guidance={ea.SCALARS: 0, ea.IMAGES: 0})
+    acc = ea.EventAccumulator(run, size_guidance={ea.SCALARS: 0, ea.IMAGES: 0})   # every event file
     acc.Reload()
     tags = acc.Tags()
     scalars = {t: [e.step for e in acc.Scalars(t)] for t in tags.get(ea.SCALARS, [])}
