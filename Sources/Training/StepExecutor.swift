@@ -194,16 +194,12 @@ public final class StepExecutor<T: Scalar> {
                 if ranges.priorEncoder.contains(start) {
                     TreeSum.block(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data) },
                                   offset: start, n: n, into: extra, scratch: tree)
-                    for i in 0..<n { root[i] += extra[i] }
+                    TreeSum.add(extra, into: root, count: n)
                 }
             } else {
-                for i in 0..<n { root[i] = pseudoInputGradient(start + i) }
+                pseudoInputGradients(start, n, into: root)
             }
-            let out = gradient.data + start
-            for i in 0..<n {
-                out[i] = T(root[i] * scale)
-                finite += root[i] * 0
-            }
+            finite += TreeSum.finish(root, scale: scale, into: gradient.data + start, count: n)
             start += n
         }
         blockFinite[b] = finite == 0
@@ -217,10 +213,18 @@ public final class StepExecutor<T: Scalar> {
         return end - start
     }
 
-    /// A pseudo-input gradient element, from the prior unit that owns its row.
-    func pseudoInputGradient(_ i: Int) -> Double {
-        let row = (i - ranges.pseudoInputs.lowerBound) / config.inputSize
-        return Double(priorGradients[row / plan.priorUnitSize].data[i])
+    /// Pseudo-input gradient elements `start ..< start + n`, each row from the prior unit
+    /// that owns it (rows belong to exactly one unit, so there is nothing to sum).
+    func pseudoInputGradients(_ start: Int, _ n: Int, into out: UnsafeMutablePointer<Double>) {
+        let d = config.inputSize, rowsPerUnit = d * plan.priorUnitSize, base = ranges.pseudoInputs.lowerBound
+        var i = start
+        while i < start + n {
+            let unit = (i - base) / rowsPerUnit
+            let end = Swift.min(start + n, base + (unit + 1) * rowsPerUnit)
+            let g = UnsafePointer(priorGradients[unit].data)
+            for j in i..<end { out[j - start] = Double(g[j]) }
+            i = end
+        }
     }
 
     /// The optimiser's element-wise update, run over `updateBlocks` side by side.
