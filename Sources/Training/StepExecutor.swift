@@ -55,6 +55,9 @@ public final class StepExecutor<T: Scalar> {
         ranges = GradientRanges(model: model)
         replicas = [model] + (1..<threads).map { _ in model.replica() }
         pool = ThreadPool(threads: threads)
+        // Bit-identical results need every unit's GEMMs on one BLAS thread (OpenBLAS splits long
+        // inner dimensions differently per thread count); parallelism comes from the units.
+        BLAS.threads = 1
         let k = config.components, w = 2 * config.latentSize, p = model.layout.count
         stats = Tensor(shape: [k, w])
         statsGradient = Tensor(shape: [k, w])

@@ -39,6 +39,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false
 
+    @Option(name: .customLong("pytorch-baseline"),
+            help: "Also time this PyTorch script (Tests/Benchmarks/pytorch_baseline.py) on each model and thread count, interleaved with ours, and print the ratio. Needs torch.")
+    var pytorchBaseline: String?
+
     func parsedModels() throws -> [(Architecture, PriorKind)] {
         try models.split(separator: ",").map { spec in
             let parts = spec.split(separator: "/").map(String.init)
@@ -75,22 +79,46 @@ struct Bench: ParsableCommand {
             print("GEMM roofline, sgemm [100×784]·[784×600] on single-threaded BLAS, median:")
             for t in threadCounts { print(String(format: "  %d thread%@: %.1f GFLOP/s", t, t == 1 ? "" : "s", roofline[t]!)) }
             print("")
-            print("model            threads  samples/s   step ms  GFLOP/step  roofline")
+            print("model            threads  samples/s   step ms  GFLOP/step  roofline" + (pytorchBaseline == nil ? "" : "   pytorch  speed-up"))
         }
         for (a, p) in try parsedModels() {
             for t in threadCounts {
                 let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
                 let r = try Benchmark.measure(config: config, plan: plan, threads: t, runs: runs, steps: steps,
                                               roofline: roofline[t]!)
+                let torch = try pytorchBaseline.map { try pytorch(script: $0, model: "\(a)/\(p)", threads: t) }
                 if json {
                     let data = try JSONEncoder().encode(r)
                     print(String(decoding: data, as: UTF8.self))
+                    if let torch = torch { print("{\"impl\": \"pytorch\", \"model\": \"\(a)\", \"prior\": \"\(p)\", \"threads\": \(t), \"samples_per_second\": \(torch)}") }
                 } else {
-                    print(String(format: "%-16@ %7d  %9.0f  %8.2f  %10.3f  %7.1f%%", "\(a)/\(p)" as NSString, t,
-                                 r.samples_per_second, r.step_ms, r.gflops_per_step, 100 * r.roofline_fraction))
+                    var line = String(format: "%-16@ %7d  %9.0f  %8.2f  %10.3f  %7.1f%%", "\(a)/\(p)" as NSString, t,
+                                      r.samples_per_second, r.step_ms, r.gflops_per_step, 100 * r.roofline_fraction)
+                    if let torch = torch { line += String(format: "  %8.0f  %7.2f×", torch, r.samples_per_second / torch) }
+                    print(line)
                 }
                 fflush(stdout)
             }
         }
+    }
+
+    /// The PyTorch script's median samples/s for one model and thread count.
+    func pytorch(script: String, model: String, threads: Int) throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "--json", "--models", model, "--threads", String(threads),
+                             "--runs", String(runs), "--steps", String(steps)]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        guard process.terminationStatus == 0,
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let value = object["samples_per_second"] as? Double else {
+            throw ValidationError("the PyTorch baseline \(script) failed (is torch installed? python3 -m pip install torch)")
+        }
+        return value
     }
 }
