@@ -73,27 +73,22 @@ struct Bench: ParsableCommand {
         BLAS.threads = 1
         let plan = StepPlan(batchSize: batchSize, dataUnitSize: dataUnit, priorUnitSize: priorUnit)
         let threadCounts = try parsedThreads()
-        var roofline: [Int: Double] = [:]
-        for t in threadCounts { roofline[t] = Benchmark.gemmRoofline(threads: t) }
         if !json {
-            print("GEMM roofline, sgemm [100×784]·[784×600] on single-threaded BLAS, median:")
-            for t in threadCounts { print(String(format: "  %d thread%@: %.1f GFLOP/s", t, t == 1 ? "" : "s", roofline[t]!)) }
-            print("")
-            print("model            threads  samples/s   step ms  GFLOP/step  roofline" + (pytorchBaseline == nil ? "" : "   pytorch  speed-up"))
+            print("roofline: sgemm [100×784]·[784×600] on single-threaded BLAS per thread, timed between the model's runs")
+            print("model            threads  samples/s   step ms  GFLOP/step  roofline GFLOP/s  fraction" + (pytorchBaseline == nil ? "" : "   pytorch  speed-up"))
         }
         for (a, p) in try parsedModels() {
             for t in threadCounts {
                 let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
-                let r = try Benchmark.measure(config: config, plan: plan, threads: t, runs: runs, steps: steps,
-                                              roofline: roofline[t]!)
+                let r = try Benchmark.measure(config: config, plan: plan, threads: t, runs: runs, steps: steps)
                 let torch = try pytorchBaseline.map { try pytorch(script: $0, model: "\(a)/\(p)", threads: t) }
                 if json {
                     let data = try JSONEncoder().encode(r)
                     print(String(decoding: data, as: UTF8.self))
                     if let torch = torch { print("{\"impl\": \"pytorch\", \"model\": \"\(a)\", \"prior\": \"\(p)\", \"threads\": \(t), \"samples_per_second\": \(torch)}") }
                 } else {
-                    var line = String(format: "%-16@ %7d  %9.0f  %8.2f  %10.3f  %7.1f%%", "\(a)/\(p)" as NSString, t,
-                                      r.samples_per_second, r.step_ms, r.gflops_per_step, 100 * r.roofline_fraction)
+                    var line = String(format: "%-16@ %7d  %9.0f  %8.2f  %10.3f  %16.1f  %7.1f%%", "\(a)/\(p)" as NSString, t,
+                                      r.samples_per_second, r.step_ms, r.gflops_per_step, r.roofline_gflops, 100 * r.roofline_fraction)
                     if let torch = torch { line += String(format: "  %8.0f  %7.2f×", torch, r.samples_per_second / torch) }
                     print(line)
                 }
