@@ -13,8 +13,7 @@ struct RunSelection: ParsableArguments {
     var run: String
     @Option(help: "Which parameters: best (best.safetensors) or last (last.safetensors).")
     var checkpoint: Which = .best
-    @Option(name: .customLong("data-dir"), help: "Data directory (default: $LARGEVAE_DATA, else ~/.local/share/largevae).")
-    var dataDirectory: String?
+    @OptionGroup var data: DataCommand.Location
 
     enum Which: String, ExpressibleByArgument, CaseIterable { case best, last }
 
@@ -32,8 +31,7 @@ struct RunSelection: ParsableArguments {
 
     func dataset(_ config: RunConfig) throws -> Splits {
         let name = DatasetName(rawValue: config.dataset)!
-        let url = dataDirectory.map { URL(fileURLWithPath: $0) } ?? DatasetFiles.defaultDirectory()
-        let data = try Dataset.load(name: name, directory: url, seed: config.training.seed,
+        let data = try Dataset.load(name: name, directory: self.data.url, seed: config.training.seed,
                                     staticBinarization: !config.training.dynamicBinarization)
         return Splits(data, dynamicBinarization: config.training.dynamicBinarization, seed: config.training.seed)
     }

@@ -22,8 +22,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "Dataset: mnist, fashion-mnist or frey.")
     var dataset: DatasetName?
-    @Option(name: .customLong("data-dir"), help: "Data directory (default: $LARGEVAE_DATA, else ~/.local/share/largevae).")
-    var dataDirectory: String?
+    @OptionGroup var data: DataCommand.Location
     @Option(name: .customLong("run-dir"), help: "Where the run writes its files (default: runs/DATASET-MODEL-PRIOR-TIME).")
     var runDirectory: String?
     @Option(help: "JSON config file (any subset of a run's config.json).")
@@ -55,7 +54,7 @@ struct Train: ParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try writeConfig(runConfig, to: directory)
         let name = DatasetName(rawValue: runConfig.dataset)!
-        let data = try Dataset.load(name: name, directory: dataDirectoryURL(), seed: runConfig.training.seed,
+        let data = try Dataset.load(name: name, directory: self.data.url, seed: runConfig.training.seed,
                                     staticBinarization: !runConfig.training.dynamicBinarization)
         try check(runConfig, against: data)
         let splits = Splits(data, dynamicBinarization: runConfig.training.dynamicBinarization, seed: runConfig.training.seed)
@@ -155,10 +154,6 @@ struct Train: ParsableCommand {
         where FileManager.default.fileExists(atPath: recorder.url(file).path) {
             print("  \(recorder.url(file).path)")
         }
-    }
-
-    func dataDirectoryURL() -> URL {
-        dataDirectory.map { URL(fileURLWithPath: $0) } ?? DatasetFiles.defaultDirectory()
     }
 
     func runDirectoryURL() -> URL {
