@@ -45,6 +45,7 @@ public enum Checkpoint {
         meta["epoch"] = String(run.epoch)
         meta["adam_step"] = String(run.trainer.adam.step)
         meta["best_validation_loss"] = "\(run.bestValidationLoss)"
+        meta["best_validation_elbo"] = "\(-run.bestValidationLoss)"
         meta["best_epoch"] = String(run.bestEpoch)
         meta["epochs_without_improvement"] = String(run.epochsWithoutImprovement)
         meta["seed"] = String(run.options.seed)

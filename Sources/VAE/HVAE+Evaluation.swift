@@ -18,7 +18,7 @@ extension HVAE {
         let cp = concatP.reserve(rows * 2 * h)
         concatenate(c, e, rows: rows, width: h, into: cp)
         let hj = decoderJoint.forward(cp, rows: rows, p).data
-        observation.head.forward(hj, rows: rows, p)
+        _ = observation.head.forward(hj, rows: rows, p)
         observation.mean(into: out)
     }
 

@@ -10,7 +10,7 @@ extension VAE {
     /// E[x|z] for latents `z` `[rows, M]`, into `out` `[rows, D]`.
     public func decode(_ z: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>, into out: UnsafeMutablePointer<T>) {
         let h = decode(z, rows: rows, p)
-        observation.head.forward(h, rows: rows, p)
+        _ = observation.head.forward(h, rows: rows, p)
         observation.mean(into: out)
     }
 

@@ -183,6 +183,26 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("config.json"), missing.stderr)
     }
 
+    /// A config file may give any subset of config.json; flags override it; a typo is named.
+    func testTrain_ConfigFile() throws {
+        let config = Self.work.appendingPathComponent("partial.json")
+        try Data(#"{"dataset": "frey", "model": {"hiddenSize": 24, "latentSize": 4, "components": 12}, "training": {"warmupEpochs": 1, "importanceSamples": 10, "testLimit": 8}}"#.utf8).write(to: config)
+        let dir = runDirectory("configured")
+        let r = try largevae(["train", "--config", config.path, "--epochs", "1", "--run-dir", dir.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let written = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as? [String: Any])
+        let model = try XCTUnwrap(written["model"] as? [String: Any]), training = try XCTUnwrap(written["training"] as? [String: Any])
+        XCTAssertEqual(model["hiddenSize"] as? Int, 24)
+        XCTAssertEqual(model["likelihood"] as? String, "logistic256")   // by dataset, since the file did not say
+        XCTAssertEqual(training["epochs"] as? Int, 1)                   // the flag
+        XCTAssertEqual(training["batchSize"] as? Int, 100)              // the default
+        XCTAssertNotNil(written["version"])
+        try Data(#"{"training": {"epoch": 3}}"#.utf8).write(to: config)
+        let bad = try largevae(["train", "--config", config.path, "--run-dir", runDirectory("typo").path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("unknown key 'training.epoch'"), bad.stderr)
+    }
+
     func testHelp_EverySubcommand() throws {
         for command in ["train", "evaluate", "sample", "reconstruct", "data", "bench"] {
             let r = try largevae([command, "--help"])
