@@ -39,6 +39,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false
 
+    @Flag(help: "Time the elementwise kernels (ns/element, FastMath against glibc) instead of training.")
+    var kernels = false
+
     @Option(name: .customLong("pytorch-baseline"),
             help: "Also time this PyTorch script (Tests/Benchmarks/pytorch_baseline.py) on each model and thread count, interleaved with ours, and print the ratio. Needs torch.")
     var pytorchBaseline: String?
@@ -70,6 +73,16 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if kernels {
+            for r in KernelBenchmark.measure(runs: runs) {
+                if json { print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self)) }
+                else {
+                    print(r.kernel.padding(toLength: 9, withPad: " ", startingAt: 0)
+                          + String(format: "FastMath %.2f ns/element   glibc %.2f ns/element", r.fastmath_ns, r.glibc_ns))
+                }
+            }
+            return
+        }
         BLAS.threads = 1
         let plan = StepPlan(batchSize: batchSize, dataUnitSize: dataUnit, priorUnitSize: priorUnit)
         let threadCounts = try parsedThreads()
