@@ -12,7 +12,6 @@ final class DatasetSource: ImageSource {
     let seed: UInt64
     /// Offsets image indices in the random keys, so train / validation / test never share keys.
     let keyOffset: Int
-    private var uniforms: [Double] = []
 
     enum Transform { case binary, grey, dynamic }
 
@@ -31,8 +30,9 @@ final class DatasetSource: ImageSource {
         case .binary: images.fill(indices: indices, into: out, transform: .binary)
         case .grey: images.fill(indices: indices, into: out, transform: .grey)
         case .dynamic:
+            // A buffer per call: evaluation fills batches from several threads at once.
             let d = pixelsPerImage
-            if uniforms.count < d { uniforms = [Double](repeating: 0, count: d) }
+            var uniforms = [Double](repeating: 0, count: d)
             uniforms.withUnsafeMutableBufferPointer { u in
                 let base = u.baseAddress!
                 images.fill(indices: indices, into: out, transform: .dynamic { image, _ in
