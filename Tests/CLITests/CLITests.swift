@@ -203,6 +203,28 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unknown key 'training.epoch'"), bad.stderr)
     }
 
+    /// MNIST in the real IDX layout (10,010 training and 20 test images of random grey levels),
+    /// trained with dynamic binarisation: pixels resampled per epoch by key.
+    func testTrain_MNISTWithDynamicBinarization() throws {
+        let mnist = Self.dataDirectory.appendingPathComponent("mnist")
+        try FileManager.default.createDirectory(at: mnist, withIntermediateDirectories: true)
+        var rng = FixtureRandom(seed: 3)
+        for (file, count) in [("train-images-idx3-ubyte", 10_010), ("t10k-images-idx3-ubyte", 20)] {
+            var bytes: [UInt8] = [0, 0, 8, 3]
+            for d in [count, 28, 28] { bytes += [UInt8(d >> 24), UInt8((d >> 16) & 255), UInt8((d >> 8) & 255), UInt8(d & 255)] }
+            bytes += (0..<(count * 784)).map { _ in UInt8(rng.uniform(0, 256)) }
+            try Data(bytes).write(to: mnist.appendingPathComponent(file))
+        }
+        let dir = runDirectory("dynamic")
+        let r = try largevae(["train", "--dataset", "mnist", "--dynamic-binarization", "--train-limit", "200", "--epochs", "2",
+                              "--hidden", "16", "--latent", "4", "--components", "8", "--warmup", "1",
+                              "--importance-samples", "5", "--test-limit", "10", "--threads", "2", "--run-dir", dir.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let config = try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"dynamicBinarization\" : true"), config)
+        XCTAssertTrue(config.contains("\"likelihood\" : \"bernoulli\""), config)
+    }
+
     func testHelp_EverySubcommand() throws {
         for command in ["train", "evaluate", "sample", "reconstruct", "data", "bench"] {
             let r = try largevae([command, "--help"])
