@@ -191,6 +191,15 @@ public final class StepExecutor<T: Scalar> {
         var start = range.lowerBound, finite = 0.0
         while start < range.upperBound {
             let n = chunkLength(from: start, limit: range.upperBound)
+            let units = dataUnits.units.count
+            if ranges.data.contains(start) && !ranges.priorEncoder.contains(start) && units <= 2 {
+                // The whole tree of one or two leaves in one pass: T(scale · (a + b)).
+                finite += TreeSum.pairFinish(UnsafePointer(dataGradients[0].data + start),
+                                             units == 2 ? UnsafePointer(dataGradients[1].data + start) : nil,
+                                             scale: scale, into: gradient.data + start, count: n)
+                start += n
+                continue
+            }
             if ranges.data.contains(start) {
                 TreeSum.block(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data) },
                               offset: start, n: n, into: root, scratch: tree)

@@ -116,4 +116,31 @@ public enum TreeSum {
         while i < n { out[i] = T(x[i] * scale); tail += x[i] * 0; i += 1 }
         return finite.sum() + tail
     }
+
+    /// The tree of one leaf `a` or two leaves `a, b`, finished: `out[i] = T(scale · (a[i] + b[i]))`
+    /// with the sum in Float64, exactly as `block` then `finish` would; returns the finiteness sum.
+    @inline(__always)
+    static func pairFinish<T: Scalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>?, scale: Double,
+                                      into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
+        var i = 0, finite = SIMD4<Double>(repeating: 0)
+        if T.self == Float.self {
+            let ra = UnsafeRawPointer(a), rb = b.map(UnsafeRawPointer.init), o = UnsafeMutableRawPointer(out)
+            while i + 4 <= n {
+                var v = SIMD4<Double>(ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
+                if let rb = rb { v += SIMD4<Double>(rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)) }
+                o.storeBytes(of: SIMD4<Float>(v * scale), toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                finite += v * 0
+                i += 4
+            }
+        }
+        var tail = 0.0
+        while i < n {
+            var v = Double(a[i])
+            if let b = b { v += Double(b[i]) }
+            out[i] = T(v * scale)
+            tail += v * 0
+            i += 1
+        }
+        return finite.sum() + tail
+    }
 }
