@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "Artifacts", dependencies: ["CPNG"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastFlags),
+        // A thin, safe layer over libzmq and the versioned wire format (distributed training).
+        .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: fastFlags),
         // The one C kernel: a vectorisable Adam update (see its header for why).
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
@@ -60,6 +62,7 @@ let package = Package(
         // End-to-end runs of the real executable (it must be built: `swift build` builds it).
         .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport"],
                     exclude: ["inspect_run.py"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],
