@@ -30,7 +30,7 @@ struct RunSelection: ParsableArguments {
     }
 
     func dataset(_ config: RunConfig) throws -> Splits {
-        let name = DatasetName(rawValue: config.dataset)!
+        let name = try config.datasetName()
         let data = try Dataset.load(name: name, directory: self.data.url, seed: config.training.seed,
                                     staticBinarization: !config.training.dynamicBinarization)
         return Splits(data, dynamicBinarization: config.training.dynamicBinarization, seed: config.training.seed)
@@ -107,7 +107,7 @@ struct Sample: ParsableCommand {
             images.withUnsafeMutableBufferPointer {
                 model.sample(rows: count, seed: seed, ParameterAccess(values: values, gradients: grads), into: $0.baseAddress!)
             }
-            let (h, w) = DatasetName(rawValue: config.dataset)!.imageShape
+            let (h, w) = try config.datasetName().imageShape
             let columns = Swift.min(count, 8)
             let grid = try ImageGrid(imageHeight: h, imageWidth: w, rows: (count + columns - 1) / columns, columns: columns, scale: 2)
             try PNGWriter.write(grid.render(images), to: URL(fileURLWithPath: out))

@@ -2,6 +2,7 @@ import Foundation
 import ArgumentParser
 import VAE
 import Training
+import Datasets
 
 /// Everything that defines a training run; saved as the run's `config.json`, and accepted back
 /// through `--config`.
@@ -114,6 +115,16 @@ struct TrainingFlags: ParsableArguments {
         if pseudoInputsFromData { t.pseudoInputsFromData = true }
         if let v = trainLimit { t.trainLimit = v }
         if let v = testLimit { t.testLimit = v }
+    }
+}
+
+extension RunConfig {
+    /// The dataset this config names; a bad name (say, in an edited config.json) is an error, not a trap.
+    func datasetName() throws -> DatasetName {
+        guard let name = DatasetName(rawValue: dataset) else {
+            throw ConfigError(message: "dataset '\(dataset)' is not one of mnist, fashion-mnist, frey")
+        }
+        return name
     }
 }
 

@@ -53,7 +53,7 @@ struct Train: ParsableCommand {
         let (runConfig, directory) = try resume.map(resumedConfig) ?? (try freshConfig(), runDirectoryURL())
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try writeConfig(runConfig, to: directory)
-        let name = DatasetName(rawValue: runConfig.dataset)!
+        let name = try runConfig.datasetName()
         let data = try Dataset.load(name: name, directory: self.data.url, seed: runConfig.training.seed,
                                     staticBinarization: !runConfig.training.dynamicBinarization)
         try check(runConfig, against: data)
