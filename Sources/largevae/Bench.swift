@@ -8,12 +8,7 @@ import Training
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training samples/s (median) and the fraction of a GEMM roofline.",
-        discussion: """
-        Batch 100 of 784-pixel binary images, the paper's layer sizes, Bernoulli likelihood.
-        Each thread count runs the step's units side by side on single-threaded BLAS, as the
-        trainer does, so results are bit-identical whatever the thread count.
-        Build with -c release: swift build -c release && .build/release/largevae bench
-        """)
+        discussion: "Batch 100 of 784-pixel binary images, the paper's layer sizes, Bernoulli likelihood. Each thread count runs the step's units side by side on single-threaded BLAS, as the trainer does, so results are bit-identical whatever the thread count.\n\nBuild with -c release: swift build -c release && .build/release/largevae bench")
 
     @Option(help: "Comma-separated models to measure: vae/standard, vae/vampprior, hvae/standard, hvae/vampprior, vae/mog, hvae/mog.")
     var models = "vae/standard,vae/vampprior,hvae/standard,hvae/vampprior"

