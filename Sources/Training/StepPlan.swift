@@ -13,8 +13,9 @@ public struct StepPlan: Codable, Equatable, Sendable {
     public var priorUnitSize: Int
 
     /// Defaults: units of 50 keep the weight-gradient GEMMs near the roofline and split a batch
-    /// of 100 evenly over 2 workers; 4 prior units of 125 split K = 500 evenly over 1, 2 or 4.
-    public init(batchSize: Int = 100, dataUnitSize: Int = 50, priorUnitSize: Int = 125) {
+    /// of 100 evenly over 2 workers; 2 prior units of 250 split K = 500 evenly over 1 or 2 and keep
+    /// the prior-pass GEMMs large (measured: 10–20 % faster steps than units of 125).
+    public init(batchSize: Int = 100, dataUnitSize: Int = 50, priorUnitSize: Int = 250) {
         self.batchSize = batchSize
         self.dataUnitSize = dataUnitSize
         self.priorUnitSize = priorUnitSize

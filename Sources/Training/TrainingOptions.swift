@@ -16,7 +16,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Threads computing units side by side (the result does not depend on it).
     public var threads = 1
     public var dataUnitSize = 50
-    public var priorUnitSize = 125
+    public var priorUnitSize = 250
     /// Importance samples for the test log-likelihood.
     public var importanceSamples = 5000
     /// Resample binary pixels every epoch (x ~ Bernoulli(v/255)) instead of the static binarisation.

@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     var dataUnit = 50
 
     @Option(help: "Pseudo-inputs per prior unit.")
-    var priorUnit = 125
+    var priorUnit = 250
 
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false

@@ -69,7 +69,7 @@ struct TrainingFlags: ParsableArguments {
     var threads: Int?
     @Option(name: .customLong("data-unit"), help: "Rows per data unit. Default 50.")
     var dataUnit: Int?
-    @Option(name: .customLong("prior-unit"), help: "Pseudo-inputs per prior unit. Default 125.")
+    @Option(name: .customLong("prior-unit"), help: "Pseudo-inputs per prior unit. Default 250.")
     var priorUnit: Int?
     @Option(name: .customLong("importance-samples"), help: "S for the test log-likelihood. Default 5000.")
     var importanceSamples: Int?
