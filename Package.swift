@@ -56,13 +56,13 @@ let package = Package(
 
         // Shared test helpers (assertClose, finite differences, fixtures); used only by tests.
         .target(name: "TestSupport", path: "Sources/TestSupport"),
-        .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts"],
+        .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts", "TestSupport"],
                     exclude: ["read_events.py", "safetensors_tool.py"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CZlib", "MallocCounter"]),
         // End-to-end runs of the real executable (it must be built: `swift build` builds it).
         .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport"],
                     exclude: ["inspect_run.py"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],

@@ -37,8 +37,8 @@ public func numericalGradient(at x: [Double], step h: Double = 1e-6, _ f: ([Doub
     return g
 }
 
-/// A small deterministic generator for test fixtures (SplitMix64).
-public struct FixtureRandom {
+/// A small deterministic generator for test fixtures and fuzzing (SplitMix64).
+public struct FixtureRandom: RandomNumberGenerator {
     var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
@@ -48,6 +48,8 @@ public struct FixtureRandom {
         z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
         return z ^ (z >> 31)
     }
+    /// The low byte of the next value.
+    public mutating func nextByte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
     /// Uniform in [lower, upper).
     public mutating func uniform(_ lower: Double = 0, _ upper: Double = 1) -> Double {
         lower + (upper - lower) * Double(next() >> 11) / Double(1 << 53)

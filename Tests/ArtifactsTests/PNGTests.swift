@@ -32,7 +32,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testPNG_EncodeLargeNoisyImage() throws {
-        var generator = SplitMix64(state: 1)
+        var generator = SplitMix64(seed: 1)
         let pixels = (0..<(300 * 200 * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let image = try PNGImage(width: 300, height: 200, format: .rgb, pixels: pixels)
         XCTAssertEqual(try PNGReader.decode(PNGWriter.encode(image)), image, "incompressible data still round-trips")

@@ -112,7 +112,7 @@ final class SafeTensorsCorruptionTests: XCTestCase {
     /// Random damage to a valid file must end in a `SafeTensorsError` or a clean decode, never a crash.
     func testSafeTensors_FuzzedFilesNeverCrash() throws {
         let original = try validFile()
-        var generator = SplitMix64(state: 2024)
+        var generator = SplitMix64(seed: 2024)
         var failures = 0, successes = 0
         for _ in 0..<2000 {
             let damaged = mutate(original, using: &generator)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 
 /// A fresh empty directory under the system temporary directory, removed at teardown.
 func makeTemporaryDirectory(_ test: XCTestCase) throws -> URL {
@@ -69,15 +70,5 @@ func jsonObject(_ data: Data, file: StaticString = #filePath, line: UInt = #line
                          file: file, line: line)
 }
 
-/// A small deterministic generator (SplitMix64) for fuzzing.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The shared fixture generator (SplitMix64) under the name these tests use.
+typealias SplitMix64 = FixtureRandom

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 import Transport
 
 /// A router whose loop decodes with `WireMessage.decode` survives garbage from a foreign dealer.
@@ -68,18 +69,5 @@ final class ForeignClientTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator for tests (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func nextByte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-}
+/// The shared fixture generator (SplitMix64) under the name these tests use.
+typealias SplitMix64 = FixtureRandom
