@@ -38,14 +38,8 @@ public enum Benchmark {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// Single-threaded sgemm GFLOP/s on `[m, k]·[k, n]`, run on `threads` threads side by side
-    /// (the aggregate rate), median of `repeats` timings.
-    public static func gemmRoofline(m: Int = 100, n: Int = 600, k: Int = 784, threads: Int, repeats: Int = 7) -> Double {
-        let rates = (0..<repeats).map { _ in gemmRate(m: m, n: n, k: k, threads: threads) }
-        return median(rates)
-    }
-
-    /// One timing of single-threaded sgemm on `threads` threads side by side, GFLOP/s.
+    /// One timing of single-threaded sgemm `[m, k]·[k, n]` run on `threads` threads side by side:
+    /// the aggregate GFLOP/s.
     static func gemmRate(m: Int, n: Int, k: Int, threads: Int) -> Double {
         let reps = 40
         let buffers = (0..<threads).map { _ in

@@ -27,31 +27,25 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let fetcher = DataFetcher(directory: location.url, log: { print($0) })
-            do {
+            try reportingErrors {
                 let files = try fetcher.fetch(name, source: source.map { URL(fileURLWithPath: $0) })
                 print("\(name.rawValue): \(files.count) file(s) verified in \(location.url.appendingPathComponent(name.directoryName).path)")
-            } catch {
-                FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
-                throw ExitCode(1)
             }
         }
     }
 
     struct Info: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Load a dataset and print its splits and pixel statistics.",
+        static let configuration = CommandConfiguration(abstract: "Load a dataset and print its image size and splits.",
                                                         discussion: "Example: largevae data info frey")
         @Argument(help: "mnist, fashion-mnist or frey.")
         var name: DatasetName
         @OptionGroup var location: Location
 
         func run() throws {
-            do {
+            try reportingErrors {
                 let d = try Dataset.load(name: name, directory: location.url, seed: 1)
                 print("\(name.rawValue): \(d.height)×\(d.width) \(d.pixelKind == .binary ? "binary" : "grey") images")
                 print("  train \(d.train.count), validation \(d.validation.count), test \(d.test.count)")
-            } catch {
-                FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
-                throw ExitCode(1)
             }
         }
     }

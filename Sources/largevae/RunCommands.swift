@@ -37,13 +37,6 @@ struct RunSelection: ParsableArguments {
     }
 }
 
-/// Runs `body`, turning any error into a message on stderr and exit code 1.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch {
-        FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
-        throw ExitCode(1)
-    }
-}
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -36,10 +36,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        do { try train() } catch let error as ValidationError { throw error } catch {
-            FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
-            throw ExitCode(1)
-        }
+        try reportingErrors(train)
     }
 
     func train() throws {
