@@ -14,7 +14,8 @@ public struct StepPlan: Codable, Equatable, Sendable {
 
     /// Defaults: units of 50 keep the weight-gradient GEMMs near the roofline and split a batch
     /// of 100 evenly over 2 workers; 2 prior units of 250 split K = 500 evenly over 1 or 2 and keep
-    /// the prior-pass GEMMs large (measured: 10–20 % faster steps than units of 125).
+    /// the prior-pass GEMMs large (`largevae bench --prior-unit 125` against 250: VampPrior steps
+    /// 10–20 % slower with 125 on this machine).
     public init(batchSize: Int = 100, dataUnitSize: Int = 50, priorUnitSize: Int = 250) {
         self.batchSize = batchSize
         self.dataUnitSize = dataUnitSize
