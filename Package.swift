@@ -29,11 +29,13 @@ let package = Package(
         // libpng through its simplified png_image_* API (no longjmp into Swift frames).
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
-        .target(name: "Artifacts", dependencies: ["CPNG"]),
+        // CRC-32C, shared by the artifact formats and the wire format.
+        .target(name: "Checksums", swiftSettings: fastFlags),
+        .target(name: "Artifacts", dependencies: ["CPNG", "Checksums"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastFlags),
         // A thin, safe layer over libzmq and the versioned wire format (distributed training).
-        .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: fastFlags),
+        .target(name: "Transport", dependencies: ["CZeroMQ", "Checksums"], swiftSettings: fastFlags),
         // The one C kernel: a vectorisable Adam update (see its header for why).
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
@@ -56,13 +58,13 @@ let package = Package(
 
         // Shared test helpers (assertClose, finite differences, fixtures); used only by tests.
         .target(name: "TestSupport", path: "Sources/TestSupport"),
-        .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts", "TestSupport"],
+        .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts", "Checksums", "TestSupport"],
                     exclude: ["read_events.py", "safetensors_tool.py"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CZlib", "MallocCounter"]),
         // End-to-end runs of the real executable (it must be built: `swift build` builds it).
         .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport"],
                     exclude: ["inspect_run.py"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Checksums", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "VAETests", dependencies: ["Tensor", "NN", "VAE", "TestSupport"],

@@ -1,4 +1,5 @@
 import Foundation
+import Checksums
 
 /// The tensors and metadata read from a safetensors file.
 public struct SafeTensorsFile: Sendable {

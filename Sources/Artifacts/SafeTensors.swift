@@ -1,4 +1,5 @@
 import Foundation
+import Checksums
 
 /// Reads and writes the safetensors format (https://github.com/huggingface/safetensors).
 ///

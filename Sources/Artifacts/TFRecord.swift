@@ -1,4 +1,5 @@
 import Foundation
+import Checksums
 
 /// TFRecord framing, the container of TensorBoard event files.
 ///

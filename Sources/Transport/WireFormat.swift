@@ -1,4 +1,5 @@
 import Foundation
+import Checksums
 
 /// Why a received message was rejected. Every case is a reason to log and drop, never to crash.
 public enum WireError: Error, LocalizedError, Equatable {

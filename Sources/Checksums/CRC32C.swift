@@ -1,8 +1,10 @@
-/// CRC-32C (Castagnoli), the checksum of the wire format's header and payload.
+/// CRC-32C (Castagnoli): the wire format's header and payload checksums, TFRecord framing, and
+/// the safetensors data checksum.
 ///
 /// ```
 /// polynomial 0x1EDC6F41 (reflected 0x82F63B78), init 0xFFFFFFFF, final xor 0xFFFFFFFF
 /// checksum("123456789") == 0xE3069283
+/// masked(c) = ((c >> 15) | (c << 17)) &+ 0xA282EAD8      (TFRecord)
 /// ```
 /// Table-driven, slicing-by-8 (eight 256-entry tables, 8 bytes per step).
 public enum CRC32C {
@@ -59,5 +61,10 @@ public enum CRC32C {
     /// - Parameter bytes: the data.
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    /// TFRecord's masked form of a CRC, which keeps CRCs of CRCs from being trivial.
+    public static func masked(_ crc: UInt32) -> UInt32 {
+        ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
     }
 }
