@@ -191,27 +191,21 @@ public final class StepExecutor<T: Scalar> {
         var start = range.lowerBound, finite = 0.0
         while start < range.upperBound {
             let n = chunkLength(from: start, limit: range.upperBound)
-            let units = dataUnits.units.count
-            if ranges.data.contains(start) && !ranges.priorEncoder.contains(start) && units <= 2 {
-                // The whole tree of one or two leaves in one pass: T(scale · (a + b)).
-                finite += TreeSum.pairFinish(UnsafePointer(dataGradients[0].data + start),
-                                             units == 2 ? UnsafePointer(dataGradients[1].data + start) : nil,
-                                             scale: scale, into: gradient.data + start, count: n)
-                start += n
-                continue
-            }
-            if ranges.data.contains(start) {
+            let out = gradient.data + start
+            if ranges.priorEncoder.contains(start) {
                 TreeSum.block(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data) },
                               offset: start, n: n, into: root, scratch: tree)
-                if ranges.priorEncoder.contains(start) {
-                    TreeSum.block(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data) },
-                                  offset: start, n: n, into: extra, scratch: tree)
-                    TreeSum.add(extra, into: root, count: n)
-                }
+                TreeSum.block(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data) },
+                              offset: start, n: n, into: extra, scratch: tree)
+                TreeSum.add(extra, into: root, count: n)
+                finite += TreeSum.finish(root, scale: scale, into: out, count: n)
+            } else if ranges.data.contains(start) {
+                finite += TreeSum.mean(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data) },
+                                       offset: start, n: n, scale: scale, into: out, scratch: scratch)
             } else {
                 pseudoInputGradients(start, n, into: root)
+                finite += TreeSum.finish(root, scale: scale, into: out, count: n)
             }
-            finite += TreeSum.finish(root, scale: scale, into: gradient.data + start, count: n)
             start += n
         }
         blockFinite[b] = finite == 0

@@ -117,6 +117,20 @@ public enum TreeSum {
         return finite.sum() + tail
     }
 
+    /// The finished tree sum of elements `offset ..< offset + n` (`n ≤ block`):
+    /// `out[i] = T(scale · Σ_u leaf(u)[i])`, the sum in tree order in Float64; returns the
+    /// finiteness sum (0 exactly when every sum is finite). One or two leaves take a single pass;
+    /// `scratch` needs `scratchCount(leafCount:) + block` elements otherwise.
+    public static func mean<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, offset: Int, n: Int,
+                                       scale: Double, into out: UnsafeMutablePointer<T>,
+                                       scratch: UnsafeMutablePointer<Double>) -> Double {
+        if leafCount <= 2 {
+            return pairFinish(leaf(0) + offset, leafCount == 2 ? leaf(1) + offset : nil, scale: scale, into: out, count: n)
+        }
+        block(leafCount: leafCount, leaf: leaf, offset: offset, n: n, into: scratch, scratch: scratch + self.block)
+        return finish(scratch, scale: scale, into: out, count: n)
+    }
+
     /// The tree of one leaf `a` or two leaves `a, b`, finished: `out[i] = T(scale · (a[i] + b[i]))`
     /// with the sum in Float64, exactly as `block` then `finish` would; returns the finiteness sum.
     @inline(__always)
