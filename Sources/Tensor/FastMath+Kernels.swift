@@ -46,24 +46,6 @@ extension SIMD4: _FastMathVector where Scalar == Float {
     }
 }
 
-extension SIMD8: _FastMathVector where Scalar == Float {
-    @usableFromInline typealias _FMMask = SIMDMask<SIMD8<Int32>>
-    @inlinable @inline(__always)
-    static func _fmLess(_ a: Self, _ b: Self) -> _FMMask { a .< b }
-    @inlinable @inline(__always)
-    static func _fmEqual(_ a: Self, _ b: Self) -> _FMMask { a .== b }
-    @inlinable @inline(__always)
-    static func _fmSelect(_ m: _FMMask, _ a: Self, _ b: Self) -> Self {
-        let ma = unsafeBitCast(a, to: _FMMask.self), mb = unsafeBitCast(b, to: _FMMask.self)
-        return unsafeBitCast(mb.replacing(with: ma, where: m), to: Self.self)
-    }
-    @inlinable @inline(__always)
-    static func _fmAnd(_ a: Self, _ bits: Int32) -> Self {
-        let k = unsafeBitCast(SIMD8<Int32>(repeating: bits), to: _FMMask.self)
-        return unsafeBitCast(unsafeBitCast(a, to: _FMMask.self) .& k, to: Self.self)
-    }
-}
-
 extension SIMD16: _FastMathVector where Scalar == Float {
     @usableFromInline typealias _FMMask = SIMDMask<SIMD16<Int32>>
     @inlinable @inline(__always)

@@ -4,8 +4,8 @@
 //
 // Design
 // ------
-// * Every kernel is written once, generic over the SIMD width (`_FastMathVector`: SIMD4,
-//   SIMD8 and SIMD16 of Float). The array entry points run SIMD16 vectors over the array
+// * Every kernel is written once, generic over the SIMD width (`_FastMathVector`: SIMD4 and
+//   SIMD16 of Float). The array entry points run SIMD16 vectors over the array
 //   and push the tail (count % 16 elements) through the same kernel in a zero-padded
 //   vector; the scalar entry points run the same kernel on a SIMD4 holding the input.
 //   Every operation is lane-wise IEEE single precision (no FMA contraction, no fast-math,
