@@ -39,11 +39,6 @@ public final class ParameterLayout {
     public func entry(named name: String) -> ParameterEntry? {
         index[name].map { entries[$0] }
     }
-
-    /// Entries whose names start with `prefix`.
-    public func entries(withPrefix prefix: String) -> [ParameterEntry] {
-        entries.filter { $0.name.hasPrefix(prefix) }
-    }
 }
 
 /// A flat vector laid out by a `ParameterLayout`: parameter values, or their gradients.
@@ -60,23 +55,6 @@ public final class ParameterVector<T: Scalar> {
     /// The first element.
     @inlinable public var data: UnsafeMutablePointer<T> { storage.data }
 
-    /// A view of one parameter with its shape.
-    public func tensor(_ entry: ParameterEntry) -> Tensor<T> {
-        Tensor(viewing: storage.data + entry.offset, shape: entry.shape, owner: storage)
-    }
-
-    /// A view of the parameter called `name`.
-    public func tensor(named name: String) -> Tensor<T>? {
-        layout.entry(named: name).map(tensor)
-    }
-
     /// Sets every element to zero.
     public func zero() { storage.fill(0) }
-
-    /// A copy converted to another scalar type.
-    public func converted<U: Scalar>(to: U.Type) -> ParameterVector<U> {
-        let out = ParameterVector<U>(layout: layout)
-        for i in 0..<layout.count { out.data[i] = U(storage.data[i]) }
-        return out
-    }
 }

@@ -71,13 +71,6 @@ public final class Tensor<T: Scalar> {
         data.update(from: other.data, count: count)
     }
 
-    /// A view of rows `range` of this tensor viewed as a matrix.
-    public func rows(_ range: Range<Int>) -> Tensor<T> {
-        precondition(range.lowerBound >= 0 && range.upperBound <= rows)
-        var s = shape
-        s[0] = range.count
-        return Tensor(viewing: data + range.lowerBound * columns, shape: s, owner: self)
-    }
 }
 
 extension Tensor: CustomStringConvertible {
