@@ -30,13 +30,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         // CRC-32C, shared by the artifact formats and the wire format.
-        .target(name: "Checksums", swiftSettings: fastFlags),
+        .target(name: "Checksums", dependencies: ["CKernels"], swiftSettings: fastFlags),
         .target(name: "Artifacts", dependencies: ["CPNG", "Checksums"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastFlags),
         // A thin, safe layer over libzmq and the versioned wire format (distributed training).
         .target(name: "Transport", dependencies: ["CZeroMQ", "Checksums"], swiftSettings: fastFlags),
-        // The one C kernel: a vectorisable Adam update (see its header for why).
+        // Two C kernels: a vectorisable Adam update and a hardware CRC-32C (see the header for why).
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
         .target(name: "Tensor",

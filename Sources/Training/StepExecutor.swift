@@ -18,7 +18,7 @@ import VAE
 /// Unit u runs on thread `u mod threads`, and prior unit c's backward runs on the thread that ran
 /// its forward, so it finds its caches. Each thread calls BLAS single-threaded; parallelism comes
 /// from running units side by side, which keeps the result independent of the thread count.
-public final class StepExecutor<T: Scalar> {
+public final class StepExecutor<T: Scalar>: StepEngine {
     public let config: ModelConfig
     public let plan: StepPlan
     public let threads: Int
@@ -32,15 +32,16 @@ public final class StepExecutor<T: Scalar> {
     var unitLosses = UnsafeMutableBufferPointer<LossSums>(start: nil, count: 0)
     var unitNoise: [Workspace<T>] = []
     let stats: Tensor<T>, statsGradient: Tensor<T>
-    let statsGradientSum: UnsafeMutablePointer<Double>
     /// The last step's gradient `(1/B)·Σ_units ∂loss/∂θ`, summed in the fixed tree in Float64
     /// and rounded to `T` once.
     public let gradient: ParameterVector<T>
     /// Whether every element of `gradient` is finite.
     public private(set) var gradientIsFinite = true
     var blockFinite: [Bool]
-    /// Per-thread scratch for tree sums.
-    let treeScratch: [UnsafeMutablePointer<Double>]
+    /// The fixed-order reduction, shared with the cluster's coordinator.
+    let reduction: GradientReduction<T>
+    /// The unit buffers, as the reduction reads them (made once, so a step allocates nothing).
+    var results: UnitResults<T>!
     let priorUnits: [Range<Int>]
     /// Element blocks of the data range that threads reduce side by side.
     let reductionBlocks: [Range<Int>]
@@ -61,40 +62,24 @@ public final class StepExecutor<T: Scalar> {
         let k = config.components, w = 2 * config.latentSize, p = model.layout.count
         stats = Tensor(shape: [k, w])
         statsGradient = Tensor(shape: [k, w])
-        statsGradientSum = .allocate(capacity: k * w)
         gradient = ParameterVector(layout: model.layout)
-        let leaves = Swift.max(plan.dataUnits(rows: plan.batchSize).count, plan.priorUnits(components: k).count, 64)
-        treeScratch = (0..<threads).map { _ in .allocate(capacity: TreeSum.scratchCount(leafCount: leaves) + 2 * TreeSum.block) }
+        let leaves = Swift.max(plan.dataUnits(rows: plan.batchSize).count, plan.priorUnits(components: k).count)
+        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: threads, maximumUnits: leaves)
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         reductionBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
         blockFinite = [Bool](repeating: true, count: reductionBlocks.count)
         updateBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
         pool.setWork { [unowned self] t in self.work(thread: t) }
+        let encoderBase = ranges.priorEncoder.lowerBound, pseudoBase = ranges.pseudoInputs.lowerBound
+        let rowsPerUnit = config.inputSize * plan.priorUnitSize
+        results = UnitResults(data: { [unowned self] in UnsafePointer(self.dataGradients[$0].data) },
+                              priorEncoder: { [unowned self] in UnsafePointer(self.priorGradients[$0].data + encoderBase) },
+                              pseudoInputs: { [unowned self] in UnsafePointer(self.priorGradients[$0].data + pseudoBase + $0 * rowsPerUnit) })
     }
 
-    deinit {
-        statsGradientSum.deallocate()
-        treeScratch.forEach { $0.deallocate() }
-        unitLosses.deallocate()
-    }
+    deinit { unitLosses.deallocate() }
 
     var layout: ParameterLayout { replicas[0].layout }
-
-    /// Where a step's reparameterisation noise comes from.
-    public enum Noise {
-        /// Given, `[rows, noiseWidth]`.
-        case given(UnsafePointer<T>)
-        /// Drawn per sample by key (seed, epoch, sample index, purpose), `indices` giving each
-        /// batch row's sample index (`.reparameterization` in training, `.evaluation` otherwise).
-        case keyed(seed: UInt64, epoch: Int, indices: UnsafePointer<Int>, purpose: RandomPurpose)
-    }
-
-    /// The noise of one sample: `count` normals keyed by (seed, epoch, sample index, purpose).
-    public static func drawNoise(seed: UInt64, epoch: Int, sample: Int, purpose: RandomPurpose = .reparameterization,
-                                 into out: UnsafeMutablePointer<T>, count: Int) {
-        KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(sample), purpose: purpose))
-            .normals(into: out, count: count)
-    }
 
     /// The stages of a step that run units side by side.
     enum Phase { case priorForward, data, priorBackward, reduceData, update, custom }
@@ -104,7 +89,7 @@ public final class StepExecutor<T: Scalar> {
         var x: UnsafePointer<T>
         var beta: T
         var values: UnsafePointer<T>
-        var noise: Noise
+        var noise: Noise<T>
         /// False for evaluation: the data units run forward only.
         var gradient = true
     }
@@ -141,96 +126,41 @@ public final class StepExecutor<T: Scalar> {
     }
 
     func priorForward(unit c: Int, thread t: Int, _ s: StepState) {
-        let r = priorUnits[c], model = replicas[t], w = 2 * config.latentSize
-        model.prior.forward(chunk: c, range: r, encoder: model.topEncoder,
-                            ParameterAccess(values: s.values, gradients: priorGradients[c].data),
-                            into: stats.data + r.lowerBound * w)
+        let r = priorUnits[c], w = 2 * config.latentSize
+        Units.priorForward(replicas[t], chunk: c, range: r, values: s.values, scratch: priorGradients[c].data,
+                           into: stats.data + r.lowerBound * w)
     }
 
     func dataUnit(_ u: Int, thread t: Int, _ s: StepState) {
-        let r = dataUnits.units[u], model = replicas[t]
+        let r = dataUnits.units[u]
         let d = config.inputSize, nw = config.noiseWidth
-        let access = ParameterAccess(values: s.values, gradients: dataGradients[u].data, accumulate: false)
         let eps = unitNoise[u].reserve(r.count * nw)
         switch s.noise {
         case .given(let noise):
             eps.update(from: noise + r.lowerBound * nw, count: r.count * nw)
         case let .keyed(seed, epoch, indices, purpose):
             for row in r {
-                Self.drawNoise(seed: seed, epoch: epoch, sample: indices[row], purpose: purpose,
-                               into: eps + (row - r.lowerBound) * nw, count: nw)
+                Units.drawNoise(seed: seed, epoch: epoch, sample: indices[row], purpose: purpose,
+                                into: eps + (row - r.lowerBound) * nw, count: nw)
             }
         }
         let vamp = !priorUnits.isEmpty
-        let priorStats: UnsafePointer<T>? = vamp ? UnsafePointer(stats.data) : nil
-        unitLosses[u] = model.forward(x: s.x + r.lowerBound * d, noise: eps, rows: r.count,
-                                      beta: s.beta, priorStats: priorStats, access)
-        guard s.gradient else { return }
-        model.backward(beta: s.beta, priorStats: priorStats, access,
-                       dPriorStats: vamp ? unitStatsGradients[u].data : nil)
+        unitLosses[u] = Units.data(replicas[t], x: s.x + r.lowerBound * d, noise: eps, rows: r.count, beta: s.beta,
+                                   stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values,
+                                   gradient: s.gradient ? dataGradients[u].data : nil,
+                                   dStats: vamp ? unitStatsGradients[u].data : nil, scratch: dataGradients[u].data)
     }
 
     func priorBackward(unit c: Int, thread t: Int, _ s: StepState) {
-        let r = priorUnits[c], model = replicas[t], w = 2 * config.latentSize
-        model.prior.backward(chunk: c, dStats: statsGradient.data + r.lowerBound * w,
-                             ParameterAccess(values: s.values, gradients: priorGradients[c].data, accumulate: false))
+        let r = priorUnits[c], w = 2 * config.latentSize
+        Units.priorBackward(replicas[t], chunk: c, dStats: statsGradient.data + r.lowerBound * w, values: s.values,
+                            gradient: priorGradients[c].data)
     }
 
-    /// The fixed-order reduction of elements `reductionBlocks[b]`, finished into `gradient`:
-    /// ```
-    /// data range:      Σ = TreeSum over data units
-    /// prior encoder:   Σ += TreeSum over prior units          (VampPrior)
-    /// pseudo-inputs:   Σ = the one prior unit that owns the row
-    /// gradient = T(Σ / B)
-    /// ```
-    /// Element blocks are independent, so threads split them without changing a bit.
+    /// The fixed-order reduction of elements `reductionBlocks[b]` into `gradient`.
     func reduceData(block b: Int, thread t: Int) {
-        let range = reductionBlocks[b], scale = 1 / Double(dataUnits.rows)
-        let scratch = treeScratch[t], root = scratch, extra = scratch + TreeSum.block
-        let tree = scratch + 2 * TreeSum.block
-        var start = range.lowerBound, finite = 0.0
-        while start < range.upperBound {
-            let n = chunkLength(from: start, limit: range.upperBound)
-            let out = gradient.data + start
-            if ranges.priorEncoder.contains(start) {
-                TreeSum.block(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data) },
-                              offset: start, n: n, into: root, scratch: tree)
-                TreeSum.block(leafCount: priorUnits.count, leaf: { UnsafePointer(self.priorGradients[$0].data) },
-                              offset: start, n: n, into: extra, scratch: tree)
-                TreeSum.add(extra, into: root, count: n)
-                finite += TreeSum.finish(root, scale: scale, into: out, count: n)
-            } else if ranges.data.contains(start) {
-                finite += TreeSum.mean(leafCount: dataUnits.units.count, leaf: { UnsafePointer(self.dataGradients[$0].data) },
-                                       offset: start, n: n, scale: scale, into: out, scratch: scratch)
-            } else {
-                pseudoInputGradients(start, n, into: root)
-                finite += TreeSum.finish(root, scale: scale, into: out, count: n)
-            }
-            start += n
-        }
-        blockFinite[b] = finite == 0
-    }
-
-    /// Elements from `start` up to the next range boundary, at most one tree block.
-    func chunkLength(from start: Int, limit: Int) -> Int {
-        var end = Swift.min(start + TreeSum.block, limit)
-        for boundary in [ranges.priorEncoder.lowerBound, ranges.priorEncoder.upperBound, ranges.pseudoInputs.lowerBound]
-        where boundary > start && boundary < end { end = boundary }
-        return end - start
-    }
-
-    /// Pseudo-input gradient elements `start ..< start + n`, each row from the prior unit
-    /// that owns it (rows belong to exactly one unit, so there is nothing to sum).
-    func pseudoInputGradients(_ start: Int, _ n: Int, into out: UnsafeMutablePointer<Double>) {
-        let d = config.inputSize, rowsPerUnit = d * plan.priorUnitSize, base = ranges.pseudoInputs.lowerBound
-        var i = start
-        while i < start + n {
-            let unit = (i - base) / rowsPerUnit
-            let end = Swift.min(start + n, base + (unit + 1) * rowsPerUnit)
-            let g = UnsafePointer(priorGradients[unit].data)
-            for j in i..<end { out[j - start] = Double(g[j]) }
-            i = end
-        }
+        blockFinite[b] = reduction.reduce(results, elements: reductionBlocks[b], rows: dataUnits.rows, thread: t,
+                                          into: gradient.data) == 0
     }
 
     /// The optimiser's element-wise update, run over `updateBlocks` side by side.
@@ -266,18 +196,19 @@ public final class StepExecutor<T: Scalar> {
     /// Each data unit draws or copies its own noise on its own thread.
     /// - Parameters:
     ///   - x: `[rows, D]`.
-    public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise) -> LossSums {
+    public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise<T>) -> LossSums {
         if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
         let unitCount = dataUnits.units.count, vamp = !priorUnits.isEmpty
         reserve(dataUnits: unitCount, priorUnits: priorUnits.count, vamp: vamp)
+        results.dataCount = unitCount
+        results.priorCount = priorUnits.count
         state = StepState(x: x, beta: beta, values: UnsafePointer(values.data), noise: noise)
         defer { state = nil }
         if vamp { runPhase(.priorForward) }
         runPhase(.data)
         if vamp {
-            TreeSum.sum(leafCount: unitCount, leaf: { UnsafePointer(self.unitStatsGradients[$0].data) },
-                        count: stats.count, into: statsGradientSum, scratch: treeScratch[0])
-            for i in 0..<stats.count { statsGradient.data[i] = T(statsGradientSum[i]) }
+            reduction.reduceStatsGradients(leafCount: unitCount, leaf: { UnsafePointer(self.unitStatsGradients[$0].data) },
+                                           count: stats.count, thread: 0, into: statsGradient.data)
             runPhase(.priorBackward)
         }
         runPhase(.reduceData)
@@ -289,7 +220,7 @@ public final class StepExecutor<T: Scalar> {
 
     /// The loss of `rows` images without a gradient (validation and test ELBO), the data units
     /// running side by side like a training step's.
-    public func evaluate(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise) -> LossSums {
+    public func evaluate(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise<T>) -> LossSums {
         if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
         let unitCount = dataUnits.units.count
         reserve(dataUnits: unitCount, priorUnits: priorUnits.count, vamp: !priorUnits.isEmpty)
@@ -300,6 +231,23 @@ public final class StepExecutor<T: Scalar> {
         var total = LossSums()
         for u in 0..<unitCount { total = total + unitLosses[u] }
         return total
+    }
+
+    /// The importance-sampled log-likelihoods of image blocks, block b on thread `b mod threads`.
+    public func logLikelihoods(blocks: [(x: [T], firstImage: Int)], samples: Int, seed: UInt64,
+                               values: ParameterVector<T>) -> [[Double]] {
+        let d = config.inputSize, scratch = ParameterVector<T>(layout: layout)
+        var out = [[Double]](repeating: [], count: blocks.count)
+        out.withUnsafeMutableBufferPointer { o in
+            let o = o   // threads write distinct slots
+            parallelForEach(blocks.count) { b, model in
+                o[b] = blocks[b].x.withUnsafeBufferPointer {
+                    Units.logLikelihood(model, x: $0.baseAddress!, rows: $0.count / d, firstImage: blocks[b].firstImage,
+                                        samples: samples, seed: seed, values: values.data, scratch: scratch.data)
+                }
+            }
+        }
+        return out
     }
 
     func reserve(dataUnits: Int, priorUnits: Int, vamp: Bool) {

@@ -23,11 +23,11 @@ extension TrainingRun {
     /// default). Images are shared among the threads; each image's S samples are keyed by
     /// (seed, image, evaluation), so the result does not depend on the thread count.
     public func testReport(_ test: ImageSource, values: ParameterVector<Float>? = nil,
-                           progress: ((Int, Int) -> Void)? = nil) -> TestReport {
+                           progress: ((Int, Int) -> Void)? = nil) throws -> TestReport {
         let values = values ?? bestValues
         let n = options.testLimit > 0 ? Swift.min(options.testLimit, test.count) : test.count
-        let elbo = evaluate(test, values: values, limit: n)
-        let ll = logLikelihoods(test, count: n, values: values, progress: progress)
+        let elbo = try evaluate(test, values: values, limit: n)
+        let ll = try logLikelihoods(test, count: n, values: values, progress: progress)
         let mean = ll.reduce(0, +) / Double(Swift.max(n, 1))
         let (edges, counts) = Self.histogram(ll, bins: 30)
         return TestReport(elbo: elbo, logLikelihood: mean,
@@ -36,33 +36,30 @@ extension TrainingRun {
                           histogramEdges: edges, histogramCounts: counts)
     }
 
-    /// Per-image log p(x) ≈ log (1/S) Σ_s p(x, z_s)/q(z_s|x), images in blocks across threads.
+    /// Per-image log p(x) ≈ log (1/S) Σ_s p(x, z_s)/q(z_s|x), in blocks of 10 images that the
+    /// engine computes side by side, 40 blocks at a time between progress reports.
     func logLikelihoods(_ test: ImageSource, count n: Int, values: ParameterVector<Float>,
-                        progress: ((Int, Int) -> Void)?) -> [Double] {
-        let d = config.inputSize, block = 10, s = options.importanceSamples, seed = options.seed
-        let blocks = (n + block - 1) / block
-        var result = [Double](repeating: 0, count: n)
-        let lock = NSLock()
-        var done = 0
-        let grads = ParameterVector<Float>(layout: values.layout)   // unused by a forward pass
-        result.withUnsafeMutableBufferPointer { out in
-            let out = out
-            trainer.executor.parallelForEach(blocks) { b, model in
-                let range = (b * block)..<Swift.min((b + 1) * block, n)
-                let indices = Array(range)
-                var x = [Float](repeating: 0, count: range.count * d)
+                        progress: ((Int, Int) -> Void)?) throws -> [Double] {
+        let d = config.inputSize, block = 10, group = 40
+        var result: [Double] = []
+        result.reserveCapacity(n)
+        var first = 0
+        while first < n {
+            var blocks: [(x: [Float], firstImage: Int)] = []
+            while blocks.count < group && first < n {
+                let indices = Array(first..<Swift.min(first + block, n))
+                var x = [Float](repeating: 0, count: indices.count * d)
                 indices.withUnsafeBufferPointer { idx in
                     x.withUnsafeMutableBufferPointer { test.fill(indices: idx, epoch: 0, into: $0.baseAddress!) }
                 }
-                let ll = x.withUnsafeBufferPointer {
-                    model.logLikelihood(x: $0.baseAddress!, rows: range.count, samples: s,
-                                        noise: model.evaluationNoise(seed: seed, imageOffset: range.lowerBound),
-                                        ParameterAccess(values: values, gradients: grads))
-                }
-                for (i, v) in ll.enumerated() { out[range.lowerBound + i] = v }
-                lock.lock(); done += range.count; let now = done; lock.unlock()
-                progress?(now, n)
+                blocks.append((x, first))
+                first += indices.count
             }
+            for ll in try trainer.engine.logLikelihoods(blocks: blocks, samples: options.importanceSamples,
+                                                        seed: options.seed, values: values) {
+                result += ll
+            }
+            progress?(result.count, n)
         }
         return result
     }

@@ -29,16 +29,21 @@ public final class Trainer<T: Scalar> {
     public let model: LatentModel<T>
     public let values: ParameterVector<T>
     public let adam: Adam<T>
-    public let executor: StepExecutor<T>
+    /// What computes the gradients: in-process threads by default, or the cluster's workers.
+    public let engine: any StepEngine<T>
     public let seed: UInt64
 
+    /// Makes the engine for a model (a `StepExecutor` with `threads` threads unless given).
+    public typealias EngineFactory = (LatentModel<T>, StepPlan) throws -> any StepEngine<T>
+
     public init(config: ModelConfig, plan: StepPlan = StepPlan(), threads: Int = 1, seed: UInt64 = 1,
-                adam options: Adam<T>.Options = .init(), pseudoInputImages: Tensor<T>? = nil) {
+                adam options: Adam<T>.Options = .init(), pseudoInputImages: Tensor<T>? = nil,
+                engine makeEngine: EngineFactory? = nil) rethrows {
         model = LatentModel<T>.make(config)
         values = ParameterVector(layout: model.layout)
         model.initialize(values, seed: seed, pseudoInputImages: pseudoInputImages)
         adam = Adam(layout: model.layout, options: options)
-        executor = StepExecutor(model: model, plan: plan, threads: threads)
+        engine = try makeEngine?(model, plan) ?? StepExecutor(model: model, plan: plan, threads: threads)
         self.seed = seed
     }
 
@@ -46,19 +51,19 @@ public final class Trainer<T: Scalar> {
     /// parameters (made once, so that a step allocates nothing).
     var coefficients: Adam<T>.StepCoefficients?
     lazy var applyUpdate: (Range<Int>) -> Void = { [unowned self] range in
-        self.adam.apply(self.coefficients!, self.values, gradient: self.executor.gradient.data, range: range)
+        self.adam.apply(self.coefficients!, self.values, gradient: self.engine.gradient.data, range: range)
     }
 
     /// The reparameterisation noise of the given samples, `[rows, noiseWidth]`.
     public func fillNoise<C: Collection>(sampleIndices: C, epoch: Int, into out: UnsafeMutablePointer<T>) where C.Element == Int {
         let nw = model.noiseWidth
         for (r, i) in sampleIndices.enumerated() {
-            StepExecutor<T>.drawNoise(seed: seed, epoch: epoch, sample: i, into: out + r * nw, count: nw)
+            Units.drawNoise(seed: seed, epoch: epoch, sample: i, purpose: .reparameterization, into: out + r * nw, count: nw)
         }
     }
 
     /// One Adam step on the batch `x` (`[rows, D]`) whose rows are the given global samples.
-    /// - Throws: `TrainingError.nonFinite` without touching the parameters.
+    /// - Throws: `TrainingError.nonFinite` without touching the parameters, or the engine's error.
     @discardableResult
     public func step(x: UnsafePointer<T>, sampleIndices: [Int], epoch: Int, beta: Double) throws -> LossSums {
         try sampleIndices.withUnsafeBufferPointer { try step(x: x, sampleIndices: $0, epoch: epoch, beta: beta) }
@@ -68,15 +73,15 @@ public final class Trainer<T: Scalar> {
     @discardableResult
     public func step(x: UnsafePointer<T>, sampleIndices: UnsafeBufferPointer<Int>, epoch: Int, beta: Double) throws -> LossSums {
         let rows = sampleIndices.count
-        let sums = executor.run(x: x, rows: rows, beta: T(beta), values: values,
+        let sums = try engine.run(x: x, rows: rows, beta: T(beta), values: values,
                                 noise: .keyed(seed: seed, epoch: epoch, indices: sampleIndices.baseAddress!,
                                               purpose: .reparameterization))
         guard sums.loss.isFinite else { throw TrainingError.nonFinite(step: adam.step + 1, what: "loss") }
-        guard executor.gradientIsFinite else {
+        guard engine.gradientIsFinite else {
             throw TrainingError.nonFinite(step: adam.step + 1, what: "gradient")
         }
-        coefficients = adam.beginStep(gradient: executor.gradient.data)
-        executor.forEachParameterBlock(applyUpdate)
+        coefficients = adam.beginStep(gradient: engine.gradient.data)
+        engine.forEachParameterBlock(applyUpdate)
         return sums
     }
 }

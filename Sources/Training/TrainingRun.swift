@@ -77,7 +77,7 @@ public final class TrainingRun {
     let batch = Workspace<Float>()
 
     public init(config: ModelConfig, options: TrainingOptions, train: ImageSource, validation: ImageSource,
-                pseudoInputImages: Tensor<Float>? = nil) {
+                pseudoInputImages: Tensor<Float>? = nil, engine: Trainer<Float>.EngineFactory? = nil) throws {
         self.config = config
         self.options = options
         self.train = train
@@ -85,8 +85,8 @@ public final class TrainingRun {
         var adam = Adam<Float>.Options()
         adam.learningRate = options.learningRate
         adam.normalizeGradients = options.normalizeGradients
-        trainer = Trainer(config: config, plan: options.plan, threads: options.threads, seed: options.seed,
-                          adam: adam, pseudoInputImages: pseudoInputImages)
+        trainer = try Trainer(config: config, plan: options.plan, threads: options.threads, seed: options.seed,
+                              adam: adam, pseudoInputImages: pseudoInputImages, engine: engine)
         bestValues = ParameterVector(layout: trainer.model.layout)
         bestValues.storage.copy(from: trainer.values.storage)
     }
@@ -127,7 +127,7 @@ public final class TrainingRun {
             }
         }
         let seconds = Date().timeIntervalSince(start)
-        let val = evaluate(validation, values: trainer.values)
+        let val = try evaluate(validation, values: trainer.values)
         epoch = e
         let improved = val.loss < bestValidationLoss
         if improved {
@@ -145,7 +145,7 @@ public final class TrainingRun {
 
     /// The β = 1 loss of a whole image set under `values`, with evaluation noise keyed by
     /// (seed, image index) so that every epoch sees the same noise.
-    public func evaluate(_ set: ImageSource, values: ParameterVector<Float>, limit: Int = 0) -> LossSummary {
+    public func evaluate(_ set: ImageSource, values: ParameterVector<Float>, limit: Int = 0) throws -> LossSummary {
         let b = options.batchSize, n = limit > 0 ? Swift.min(limit, set.count) : set.count
         let x = batch.reserve(b * config.inputSize)
         var sums = LossSums()
@@ -154,11 +154,11 @@ public final class TrainingRun {
         while first < n {
             let rows = Swift.min(b, n - first)
             for r in 0..<rows { indices[r] = first + r }
-            indices.withUnsafeBufferPointer { idx in
+            try indices.withUnsafeBufferPointer { idx in
                 set.fill(indices: UnsafeBufferPointer(rebasing: idx[0..<rows]), epoch: 0, into: x)
-                sums = sums + trainer.executor.evaluate(x: x, rows: rows, beta: 1, values: values,
+                sums = sums + (try trainer.engine.evaluate(x: x, rows: rows, beta: 1, values: values,
                                                         noise: .keyed(seed: options.seed, epoch: 0, indices: idx.baseAddress!,
-                                                                      purpose: .evaluation))
+                                                                      purpose: .evaluation)))
             }
             first += rows
         }

@@ -99,47 +99,13 @@ extension ZMQSocket {
         }
     }
 
-    /// Receives one multipart message, or nil if none arrives within `timeout`.
-    ///
-    /// A message whose frames total more than `maximumMessageSize` bytes is read to its end
-    /// (so the socket stays in step), discarded, and reported as `.messageTooLarge`.
-    /// Frames are copied out of libzmq into `[UInt8]` (one copy; correctness over speed).
+    /// Receives one multipart message with its frames copied out, or nil if none arrives within
+    /// `timeout`; see `receiveMessage(timeout:)` for the zero-copy form and the size limit.
     /// - Parameter timeout: how long to wait; `nil` waits forever, `.zero` polls.
     /// - Returns: the frames (for a router, frame 0 is the sender's routing id), or nil on timeout.
     public func receive(timeout: Duration?) throws -> [ReceivedFrame]? {
-        let handle = try liveHandle()
-        guard try ZMQ.poll([self], timeout: timeout)[0] else { return nil }
-        let message = Self.allocateMessage()
-        defer { message.deallocate() }
-        var frames: [ReceivedFrame] = []
-        var total = 0
-        var tooLarge = false
-        var more = true
-        while more {
-            zmq_msg_init(message)
-            // The first frame is known to be ready; later frames of a message arrive with it.
-            if zmq_msg_recv(message, handle, frames.isEmpty && !tooLarge ? ZMQ_DONTWAIT : 0) < 0 {
-                let code = zmq_errno()
-                zmq_msg_close(message)
-                if code == EAGAIN && frames.isEmpty && !tooLarge { return nil }
-                throw ZMQError.current { .receive(errno: $0, message: $1) }
-            }
-            let size = zmq_msg_size(message)
-            total += size
-            if total > maximumMessageSize {
-                tooLarge = true
-                frames.removeAll()
-            }
-            if !tooLarge, let data = zmq_msg_data(message) {
-                frames.append(ReceivedFrame(bytes: Array(UnsafeRawBufferPointer(start: data, count: size))))
-            } else if !tooLarge {
-                frames.append(ReceivedFrame(bytes: []))
-            }
-            more = zmq_msg_more(message) != 0
-            zmq_msg_close(message)
-        }
-        if tooLarge { throw ZMQError.messageTooLarge(limit: maximumMessageSize) }
-        return frames
+        guard let message = try receiveMessage(timeout: timeout) else { return nil }
+        return (0..<message.count).map { ReceivedFrame(bytes: message.bytes($0)) }
     }
 
     /// Storage for one `zmq_msg_t`, aligned as libzmq requires (pointer alignment).

@@ -63,9 +63,9 @@ struct Evaluate: ParsableCommand {
             if let n = testLimit { config.training.testLimit = n }
             if let t = threads { config.training.threads = t }
             let splits = try selection.dataset(config)
-            let run = TrainingRun(config: config.model, options: config.training, train: splits.train, validation: splits.validation)
+            let run = try TrainingRun(config: config.model, options: config.training, train: splits.train, validation: splits.validation)
             try Checkpoint.loadParameters(from: selection.checkpointURL, config: config.model, into: run.bestValues)
-            let report = run.testReport(splits.test)
+            let report = try run.testReport(splits.test)
             var line = String(format: "test ELBO %.3f nats, log-likelihood %.3f nats (S = %d, %d images)",
                               report.elbo.elbo, report.logLikelihood, report.importanceSamples, report.images)
             if let bpd = report.bitsPerDim { line += String(format: ", %.4f bits/dim", bpd) }

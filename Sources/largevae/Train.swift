@@ -48,7 +48,7 @@ struct Train: ParsableCommand {
                                     staticBinarization: !runConfig.training.dynamicBinarization)
         try check(runConfig, against: data)
         let splits = Splits(data, dynamicBinarization: runConfig.training.dynamicBinarization, seed: runConfig.training.seed)
-        let run = TrainingRun(config: runConfig.model, options: runConfig.training, train: splits.train,
+        let run = try TrainingRun(config: runConfig.model, options: runConfig.training, train: splits.train,
                               validation: splits.validation, pseudoInputImages: pseudoInputs(runConfig, splits))
         if resume != nil { try restore(run, from: directory) }
         let recorder = try RunRecorder(directory: directory, imageHeight: data.height, imageWidth: data.width,
@@ -131,7 +131,7 @@ struct Train: ParsableCommand {
 
     func finish(_ run: TrainingRun, _ splits: Splits, _ recorder: RunRecorder, likelihood: Likelihood) throws {
         Console.logger.info("evaluating the best model (epoch \(run.bestEpoch)) on the test set: ELBO and log-likelihood with S = \(run.options.importanceSamples)")
-        let report = run.testReport(splits.test)
+        let report = try run.testReport(splits.test)
         try recorder.writeImages(run, values: run.bestValues, step: run.epoch)
         try recorder.finish(report, epoch: run.epoch)
         var line = String(format: "test ELBO %.3f nats, test log-likelihood %.3f nats (S = %d, %d images)",

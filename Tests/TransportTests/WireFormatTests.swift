@@ -1,6 +1,7 @@
 import Checksums
 import XCTest
 import Transport
+import TestSupport
 
 final class WireFormatTests: XCTestCase {
     private let sample = WireMessage(
@@ -18,13 +19,36 @@ final class WireFormatTests: XCTestCase {
     func testCRC32C_StandardVector() {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
         XCTAssertEqual(CRC32C.checksum([]), 0)
-        // Slicing-by-8 agrees with itself when split at any point.
+        // The kernel agrees with itself when split at any point.
         let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let whole = CRC32C.checksum(data)
         for split in [1, 7, 8, 9, 500] {
             let first = CRC32C.checksum(Array(data[..<split]))
             let both = Array(data[split...]).withUnsafeBytes { CRC32C.checksum($0, continuing: first) }
             XCTAssertEqual(both, whole)
+        }
+    }
+
+    /// The bit-at-a-time definition, as an independent reference for the hardware kernel.
+    private func bitwiseCRC32C(_ data: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        }
+        return ~crc
+    }
+
+    func testCRC32C_MatchesBitwiseDefinitionAcrossStreamBoundaries() {
+        var random = FixtureRandom(seed: 11)
+        // Lengths around the kernel's 3 × 4096-byte interleaved blocks, and odd tails.
+        for count in [0, 1, 7, 8, 4095, 12_287, 12_288, 12_289, 24_576 + 13, 100_003] {
+            let data = (0..<count).map { _ in random.nextByte() }
+            XCTAssertEqual(CRC32C.checksum(data), bitwiseCRC32C(data), "length \(count)")
+            // Misaligned start.
+            if count > 1 {
+                XCTAssertEqual(CRC32C.checksum(Array(data[1...])), bitwiseCRC32C(Array(data[1...])), "length \(count) + 1")
+            }
         }
     }
 

@@ -12,4 +12,11 @@
 void largevae_adam_f32(size_t n, const float *grad, float *theta, float *m, float *v,
                        float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd);
 
+#include <stdint.h>
+
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) of n bytes, continuing the raw
+/// register `crc` (pass ~0 to start; the checksum is the complement of the result).
+/// Uses the SSE4.2 crc32 instruction on three interleaved streams where the CPU has it.
+uint32_t largevae_crc32c_update(uint32_t crc, const void *data, size_t n);
+
 #endif

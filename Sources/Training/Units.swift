@@ -1,0 +1,64 @@
+import Tensor
+import NN
+import VAE
+
+/// The three kinds of work unit of a step, computed the same way by an in-process thread and by a
+/// worker process: both call these, so a unit's bits do not depend on where it ran.
+///
+/// ```
+/// prior forward  c:  S[c] = [μ | lv](hardtanh(W[c], 0, 1))           S[c]: [|c|, 2M]
+/// data unit      u:  loss_u, g_u = ∂loss_u/∂θ, G_u = ∂loss_u/∂S      given S (VampPrior)
+/// prior backward c:  h_c = ∂(G[c] · S[c])/∂θ  (top encoder and pseudo-input rows c)
+/// ```
+public enum Units {
+    /// Prior unit `chunk`, forward: writes `[range.count, 2M]` statistics into `stats`.
+    /// `scratch` is a gradient buffer the pass may use for caches (nothing is accumulated).
+    public static func priorForward<T: Scalar>(_ model: LatentModel<T>, chunk: Int, range: Range<Int>,
+                                               values: UnsafePointer<T>, scratch: UnsafeMutablePointer<T>,
+                                               into stats: UnsafeMutablePointer<T>) {
+        model.prior.forward(chunk: chunk, range: range, encoder: model.topEncoder,
+                            ParameterAccess(values: values, gradients: scratch), into: stats)
+    }
+
+    /// Data unit: the loss sums of `rows` images and, when `gradient` is given, `∂loss/∂θ` written
+    /// (not added) over the data range and, for the VampPrior, `∂loss/∂S` into `dStats` `[K, 2M]`.
+    /// - Parameters:
+    ///   - x: `[rows, D]`; noise: `[rows, noiseWidth]`.
+    ///   - stats: the VampPrior's `[K, 2M]` statistics, else nil.
+    public static func data<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
+                                       rows: Int, beta: T, stats: UnsafePointer<T>?, values: UnsafePointer<T>,
+                                       gradient: UnsafeMutablePointer<T>?, dStats: UnsafeMutablePointer<T>?,
+                                       scratch: UnsafeMutablePointer<T>) -> LossSums {
+        let access = ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false)
+        let sums = model.forward(x: x, noise: noise, rows: rows, beta: beta, priorStats: stats, access)
+        if gradient != nil { model.backward(beta: beta, priorStats: stats, access, dPriorStats: dStats) }
+        return sums
+    }
+
+    /// Prior unit `chunk`, backward (after its forward on the same model): writes the top
+    /// encoder's gradient and the gradient of pseudo-input rows `range` into `gradient`.
+    /// - Parameter dStats: `[range.count, 2M]`, this unit's rows of `G = Σ_u G_u`.
+    public static func priorBackward<T: Scalar>(_ model: LatentModel<T>, chunk: Int, dStats: UnsafePointer<T>,
+                                                values: UnsafePointer<T>, gradient: UnsafeMutablePointer<T>) {
+        model.prior.backward(chunk: chunk, dStats: dStats,
+                             ParameterAccess(values: values, gradients: gradient, accumulate: false))
+    }
+
+    /// The importance-sampled log-likelihood of `rows` images whose first has index `firstImage`,
+    /// `S = samples` draws keyed by (seed, image index, evaluation); see `LatentModel.logLikelihood`.
+    /// `scratch` is a gradient-sized buffer the forward pass does not write.
+    public static func logLikelihood<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, rows: Int, firstImage: Int,
+                                                samples: Int, seed: UInt64, values: UnsafePointer<T>,
+                                                scratch: UnsafeMutablePointer<T>) -> [Double] {
+        model.logLikelihood(x: x, rows: rows, samples: samples,
+                            noise: model.evaluationNoise(seed: seed, imageOffset: firstImage),
+                            ParameterAccess(values: values, gradients: scratch))
+    }
+
+    /// The noise of one sample: `count` normals keyed by (seed, epoch, sample index, purpose).
+    public static func drawNoise<T: Scalar>(seed: UInt64, epoch: Int, sample: Int, purpose: RandomPurpose,
+                                            into out: UnsafeMutablePointer<T>, count: Int) {
+        KeyedRandom(RandomKey(seed: seed, epoch: UInt32(epoch), index: UInt64(sample), purpose: purpose))
+            .normals(into: out, count: count)
+    }
+}
