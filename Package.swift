@@ -48,9 +48,14 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensor", "CKernels"], swiftSettings: fastFlags),
         .target(name: "VAE", dependencies: ["Tensor", "NN"], swiftSettings: fastFlags),
         .target(name: "Training", dependencies: ["Tensor", "NN", "VAE", "Artifacts"], swiftSettings: fastFlags),
+        // Coordinator and workers: the step's units over ZeroMQ (depends on Training, never back).
+        .target(name: "Cluster",
+                dependencies: ["Tensor", "NN", "VAE", "Training", "Transport",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: fastFlags),
         .executableTarget(name: "largevae",
                           dependencies: [
-                              "Tensor", "NN", "VAE", "Training", "Datasets", "Artifacts",
+                              "Tensor", "NN", "VAE", "Training", "Datasets", "Artifacts", "Cluster", "Transport",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                               .product(name: "Logging", package: "swift-log"),
                           ],
@@ -64,6 +69,8 @@ let package = Package(
         // End-to-end runs of the real executable (it must be built: `swift build` builds it).
         .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport"],
                     exclude: ["inspect_run.py"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Training", "VAE", "NN", "Tensor", "Transport", "TestSupport",
+                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Checksums", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["Tensor", "NN", "TestSupport"]),

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by local.sh and ssh.sh: how a launcher waits for one coordinator and its workers.
 # Not a command of its own. Callers set PROG (for messages) and keep their children's pids.
 

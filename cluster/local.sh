@@ -33,6 +33,7 @@ bin=${LARGEVAE:-$here/../.build/release/largevae}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/largevae-local.XXXXXX")
 endpoint=${LARGEVAE_ENDPOINT:-ipc://$tmp/coordinator.sock}
 pids=()
+# shellcheck disable=SC2317  # (run by the EXIT trap)
 cleanup() {
     trap - EXIT INT TERM
     stop_all ${pids[@]+"${pids[@]}"}

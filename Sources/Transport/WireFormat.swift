@@ -44,6 +44,10 @@ public enum WireError: Error, LocalizedError, Equatable {
 /// new kinds get new values, and a removed kind's value is never reused.
 public enum WireMessageType: UInt16, Sendable, CaseIterable {
     case hello = 1, welcome = 2, refuse = 3, parameters = 4, work = 5, result = 6, heartbeat = 7, bye = 8
+    /// worker → coordinator: send me up to `unitCount` more units.
+    case ready = 9
+    /// client → coordinator: describe the workers; coordinator → client: the answer.
+    case status = 10
 }
 
 /// Header flags. Bit positions never change; unknown bits are ignored by this version.
@@ -90,7 +94,13 @@ public struct WireHeader: Sendable, Equatable {
     public var payloadLength: UInt64 = 0
     public var payloadCRC: UInt32 = 0
 
-    /// Creates a header; length and CRC are filled in by `WireMessage`.
+    /// Sets the payload length and CRC from a payload that is sent as it is (zero-copy).
+    public mutating func seal(payload: UnsafeRawBufferPointer) {
+        payloadLength = UInt64(payload.count)
+        payloadCRC = CRC32C.checksum(payload)
+    }
+
+    /// Creates a header; length and CRC are filled in by `WireMessage` or `seal(payload:)`.
     ///
     /// - Parameters:
     ///   - type: the message kind.
@@ -195,7 +205,17 @@ public struct WireMessage: Sendable, Equatable {
     ///   - minimumStep: if set, messages for earlier steps are rejected as stale.
     public static func decode(header headerBytes: [UInt8], payload: [UInt8],
                               expectedRunID: UInt64? = nil, minimumStep: UInt64? = nil) throws -> WireMessage {
-        let header = try WireHeader.decode(headerBytes)
+        let header = try headerBytes.withUnsafeBytes { h in
+            try payload.withUnsafeBytes { try validate(header: h, payload: $0, expectedRunID: expectedRunID, minimumStep: minimumStep) }
+        }
+        return WireMessage(checkedHeader: header, payload: payload)
+    }
+
+    /// Checks a received message in place (header frame and payload frame, without copying the
+    /// payload), exactly as `decode` does, and returns its header.
+    public static func validate(header headerBytes: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+                                expectedRunID: UInt64? = nil, minimumStep: UInt64? = nil) throws -> WireHeader {
+        let header = try WireHeader.decode(Array(headerBytes))
         guard header.payloadLength == UInt64(payload.count) else {
             throw WireError.payloadLengthMismatch(declared: header.payloadLength, actual: payload.count)
         }
@@ -209,7 +229,7 @@ public struct WireMessage: Sendable, Equatable {
         if let minimumStep, header.step < minimumStep {
             throw WireError.staleStep(found: header.step, minimum: minimumStep)
         }
-        return WireMessage(checkedHeader: header, payload: payload)
+        return header
     }
 
     private init(checkedHeader: WireHeader, payload: [UInt8]) {

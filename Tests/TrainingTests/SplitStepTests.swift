@@ -26,9 +26,9 @@ final class SplitStepTests: XCTestCase {
         defer { eps.deallocate() }
         trainer.fillNoise(sampleIndices: Array(0..<12), epoch: 0, into: eps)
         _ = x.withUnsafeBufferPointer {
-            trainer.executor.run(x: $0.baseAddress!, noise: eps, rows: 12, beta: 0.5, values: trainer.values)
+            (trainer.engine as! StepExecutor).run(x: $0.baseAddress!, noise: eps, rows: 12, beta: 0.5, values: trainer.values)
         }
-        return trainer.executor.gradient.storage.scalars
+        return trainer.engine.gradient.storage.scalars
     }
 
     func testSplitStep_BitIdenticalForAnyThreadCount() {
@@ -51,9 +51,9 @@ final class SplitStepTests: XCTestCase {
             var eps = [Double](repeating: 0, count: 12 * trainer.model.noiseWidth)
             eps.withUnsafeMutableBufferPointer { trainer.fillNoise(sampleIndices: Array(0..<12), epoch: 0, into: $0.baseAddress!) }
             let split = x.withUnsafeBufferPointer { xp in
-                eps.withUnsafeBufferPointer { trainer.executor.run(x: xp.baseAddress!, noise: $0.baseAddress!, rows: 12, beta: 0.5, values: trainer.values) }
+                eps.withUnsafeBufferPointer { (trainer.engine as! StepExecutor).run(x: xp.baseAddress!, noise: $0.baseAddress!, rows: 12, beta: 0.5, values: trainer.values) }
             }
-            let splitGradient = trainer.executor.gradient.storage.scalars.map { $0 * 12 }   // the mean, times B
+            let splitGradient = trainer.engine.gradient.storage.scalars.map { $0 * 12 }   // the mean, times B
             let whole = LatentModel<Double>.make(Self.config(a))
             let grads = ParameterVector<Double>(layout: whole.layout)
             let wholeSums = x.withUnsafeBufferPointer { xp in

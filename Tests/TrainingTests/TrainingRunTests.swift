@@ -36,7 +36,7 @@ final class TrainingRunTests: XCTestCase {
     let train = ArraySource(count: 40, pixels: 16, seed: 1), validation = ArraySource(count: 20, pixels: 16, seed: 2)
 
     func testRun_LossFallsAndWarmUpRamps() throws {
-        let run = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let run = try TrainingRun(config: config, options: options, train: train, validation: validation)
         let first = try run.runEpoch(observer: nil)
         var last = first
         for _ in 0..<3 { last = try run.runEpoch(observer: nil) }
@@ -49,15 +49,15 @@ final class TrainingRunTests: XCTestCase {
     /// Three epochs straight, or two, a checkpoint, a fresh process-like restore and one more:
     /// the same bits in the parameters and in Adam's moments.
     func testCheckpoint_ResumeContinuesExactly() throws {
-        let straight = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let straight = try TrainingRun(config: config, options: options, train: train, validation: validation)
         for _ in 0..<3 { try straight.runEpoch(observer: nil) }
 
-        let first = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let first = try TrainingRun(config: config, options: options, train: train, validation: validation)
         for _ in 0..<2 { try first.runEpoch(observer: nil) }
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try Checkpoint.save(first, to: url)
-        let resumed = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let resumed = try TrainingRun(config: config, options: options, train: train, validation: validation)
         try Checkpoint.restore(resumed, from: url)
         XCTAssertEqual(resumed.epoch, 2)
         try resumed.runEpoch(observer: nil)
@@ -70,21 +70,21 @@ final class TrainingRunTests: XCTestCase {
     }
 
     func testCheckpoint_WrongModelIsRefused() throws {
-        let run = TrainingRun(config: config, options: options, train: train, validation: validation)
+        let run = try TrainingRun(config: config, options: options, train: train, validation: validation)
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("other-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try Checkpoint.save(run, to: url)
         var other = config
         other.components = 7
-        let otherRun = TrainingRun(config: other, options: options, train: train, validation: validation)
+        let otherRun = try TrainingRun(config: other, options: options, train: train, validation: validation)
         XCTAssertThrowsError(try Checkpoint.restore(otherRun, from: url)) { error in
             XCTAssertEqual(error as? CheckpointError, .configMismatch(path: url.path))
         }
     }
 
-    func testTestReport_ImportanceSampledBoundIsAboveTheELBO() {
-        let run = TrainingRun(config: config, options: options, train: train, validation: validation)
-        let report = run.testReport(validation)
+    func testTestReport_ImportanceSampledBoundIsAboveTheELBO() throws {
+        let run = try TrainingRun(config: config, options: options, train: train, validation: validation)
+        let report = try run.testReport(validation)
         XCTAssertEqual(report.images, 20)
         XCTAssertGreaterThanOrEqual(report.logLikelihood, report.elbo.elbo - 0.5)
         XCTAssertEqual(report.histogramCounts.reduce(0, +), 20)

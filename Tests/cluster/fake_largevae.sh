@@ -38,7 +38,7 @@ count() { find "$1" -mindepth 1 -maxdepth 1 | wc -l; }
 case $cmd in
 coordinator)
     bind="" min=1
-    all="$*"
+    all=$(printf "%q " "$@")
     while [ $# -gt 0 ]; do
         case $1 in
             --help) echo "usage: largevae coordinator --bind ENDPOINT [--min-workers N] [train options]"; exit 0 ;;
@@ -50,7 +50,8 @@ coordinator)
     [ -n "$bind" ] || { echo "coordinator: --bind is required" >&2; exit 2; }
     log "$all"
     dir=$(rendezvous "$bind")
-    trap 'rm -rf "$dir"' EXIT
+    sleeper=""
+    trap 'rm -rf "$dir"; [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null || true' EXIT
     trap 'exit 143' TERM
     trap 'exit 130' INT
     rm -rf "$dir"
@@ -59,7 +60,11 @@ coordinator)
     touch "$dir/listening"
     while [ "$(count "$dir/workers")" -lt "$min" ]; do sleep 0.1; done
     echo "training with $(count "$dir/workers") workers: $(cd "$dir/workers" && echo *)"
-    sleep "${FAKE_LARGEVAE_TRAIN_SECONDS:-1}"
+    # In the background, so that SIGTERM/SIGINT end the "training" at once (the traps run).
+    sleep "${FAKE_LARGEVAE_TRAIN_SECONDS:-1}" &
+    sleeper=$!
+    wait "$sleeper"
+    sleeper=""
     touch "$dir/bye"
     # Like the real one, say bye and give the workers a moment to hear it before leaving.
     for _ in $(seq 50); do
@@ -71,7 +76,7 @@ coordinator)
     ;;
 worker)
     connect="" name="" timeout=120
-    all="$*"
+    all=$(printf "%q " "$@")
     while [ $# -gt 0 ]; do
         case $1 in
             --help) echo "usage: largevae worker --connect ENDPOINT [--blas-threads 1] [--name NAME] [--connect-timeout S]"; exit 0 ;;

@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+import Tensor
+import NN
+import VAE
+import Training
+import Transport
+
+/// Errors of a distributed step that are not the network's.
+public enum ClusterError: Error, LocalizedError, Equatable {
+    case unsupported(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .unsupported(what): return "the cluster engine does not support \(what)"
+        }
+    }
+}
+
+/// A `StepEngine` whose units run on worker processes: the coordinator's side of a step.
+///
+/// ```
+/// VampPrior:  round = [prior forward c]* → S → [data u | S]* → G = TreeSum_u G_u → [prior backward c | G[c]]*
+/// otherwise:  round = [data u]*
+/// gradient = GradientReduction over the results, as in-process
+/// ```
+/// Results are read where libzmq received them when they are fp32 and aligned, so the reduction
+/// copies nothing.
+public final class ClusterEngine: StepEngine {
+    public typealias T = Float
+    public let coordinator: Coordinator
+    public let config: ModelConfig
+    public let plan: StepPlan
+    let ranges: GradientRanges
+    let reduction: GradientReduction<Float>
+    let layout: ParameterLayout
+    public let gradient: ParameterVector<Float>
+    public private(set) var gradientIsFinite = true
+    let stats: Tensor<Float>, statsGradient: Tensor<Float>
+    let priorUnits: [Range<Int>]
+    /// The parameters last sent, to tell whether `values` changed.
+    let sent: ParameterVector<Float>
+    var version: UInt64 = 0
+    var payloads = BufferPool()
+    /// Copies of results that could not be read in place (bf16, or misaligned), by unit.
+    var decoded: [Workspace<Float>] = []
+    var dataPointers: [UnsafePointer<Float>] = [], encoderPointers: [UnsafePointer<Float>] = []
+    var pseudoPointers: [UnsafePointer<Float>] = []
+    var results: UnitResults<Float>!
+    /// The last round's traffic, worker compute time and coordinator time.
+    public private(set) var lastRound = RoundStatistics()
+    /// Seconds the last step spent reducing (after the last result arrived).
+    public private(set) var lastReduceSeconds = 0.0
+
+    public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
+                logger: Logger) throws {
+        config = model.config
+        self.plan = plan
+        layout = model.layout
+        ranges = GradientRanges(model: model)
+        let k = config.components, w = 2 * config.latentSize
+        priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
+        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: 1,
+                                      maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
+        gradient = ParameterVector(layout: layout)
+        sent = ParameterVector(layout: layout)
+        stats = Tensor(shape: [k, w])
+        statsGradient = Tensor(shape: [k, w])
+        let welcome = Welcome(config: config, plan: plan, precision: options.precision,
+                              table: layout.entries.map(\.name), counts: layout.entries.map(\.count),
+                              heartbeatMilliseconds: Int(options.heartbeat.seconds * 1000))
+        coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger)
+        results = UnitResults(data: { [unowned self] in self.dataPointers[$0] },
+                              priorEncoder: { [unowned self] in self.encoderPointers[$0] },
+                              pseudoInputs: { [unowned self] in self.pseudoPointers[$0] })
+    }
+
+    var precision: WirePrecision { coordinator.options.precision }
+    var vamp: Bool { !priorUnits.isEmpty }
+
+    // MARK: StepEngine
+
+    public func run(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
+                    noise: Noise<Float>) throws -> LossSums {
+        let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: true)
+        if vamp {
+            reduction.reduceStatsGradients(leafCount: data.count, leaf: { self.statsGradientLeaf(data[$0], unit: $0) },
+                                           count: stats.count, thread: 0, into: statsGradient.data)
+            let first = coordinator.units.count
+            let backward = try priorUnits.indices.map { c -> Unit in
+                let unit = try priorBackwardUnit(c, index: first + c)
+                unit.preferred = forwardWorkers[c]
+                return unit
+            }
+            coordinator.add(backward)
+            try coordinator.serve { backward.allSatisfy(\.done) && data.allSatisfy(\.done) }
+            try resolvePrior(backward)
+        } else {
+            try coordinator.serve { data.allSatisfy(\.done) }
+        }
+        let start = ContinuousClock.now
+        try resolveData(data)
+        results.dataCount = data.count
+        results.priorCount = priorUnits.count
+        gradientIsFinite = reduction.reduce(results, elements: 0..<layout.count, rows: rows, thread: 0, into: gradient.data) == 0
+        lastReduceSeconds = (ContinuousClock.now - start).seconds
+        lastRound = coordinator.statistics
+        return try losses(data)
+    }
+
+    public func evaluate(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
+                         noise: Noise<Float>) throws -> LossSums {
+        let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: false)
+        try coordinator.serve { data.allSatisfy(\.done) }
+        return try losses(data)
+    }
+
+    public func logLikelihoods(blocks: [(x: [Float], firstImage: Int)], samples: Int, seed: UInt64,
+                               values: ParameterVector<Float>) throws -> [[Double]] {
+        try ensureParameters(values)
+        let round = coordinator.beginRound()
+        let units = blocks.enumerated().map { b, block -> Unit in
+            let rows = block.x.count / config.inputSize
+            return makeUnit(.logLikelihood, round: round, index: b, gradient: false,
+                            extra: 4 + 8 + 4 + 8 + 4 * block.x.count, expected: [ResultHeader.size + 8 * rows]) { w in
+                w.append(UInt32(rows))
+                w.append(UInt64(block.firstImage))
+                w.append(UInt32(samples))
+                w.append(seed)
+                block.x.withUnsafeBufferPointer { w.append(floats: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        coordinator.add(units)
+        try coordinator.serve { units.allSatisfy(\.done) }
+        return units.map { unit in
+            let body = unit.resultBody(0)
+            return (0..<(body.count / 8)).map { Double(bitPattern: UInt64(littleEndian: body.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+        }
+    }
+
+    public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
+        body(0..<layout.count)
+    }
+
+    // MARK: phases
+
+    /// Which worker ran each prior unit's forward pass in this round.
+    var forwardWorkers: [[UInt8]?] = []
+
+    /// Phase 1 (VampPrior) to completion, then phase 2's units issued and served until every
+    /// data unit's first part (loss, G_u) is in.
+    func dataPhases(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
+                    noise: Noise<Float>, gradient: Bool) throws -> [Unit] {
+        guard case let .keyed(seed, epoch, indices, purpose) = noise else {
+            throw ClusterError.unsupported("given noise; workers draw it by key")
+        }
+        try ensureParameters(values)
+        let round = coordinator.beginRound()
+        let w = 2 * config.latentSize
+        if vamp {
+            let forward = priorUnits.enumerated().map { c, r in
+                makeUnit(.priorForward, round: round, index: c, gradient: false, extra: 12,
+                         expected: [ResultHeader.size + 4 * r.count * w]) { out in
+                    out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
+                }
+            }
+            coordinator.add(forward)
+            try coordinator.serve { forward.allSatisfy(\.done) }
+            for (c, r) in priorUnits.enumerated() {
+                let section = forward[c].resultBody(0)
+                UnsafeMutableRawPointer(stats.data + r.lowerBound * w).copyMemory(from: section.baseAddress!, byteCount: section.count)
+            }
+            forwardWorkers = forward.map(\.computedBy)
+        }
+        let d = config.inputSize, first = vamp ? priorUnits.count : 0
+        let statsBytes = vamp ? 4 * stats.count : 0
+        let data = plan.dataUnits(rows: rows).enumerated().map { u, r -> Unit in
+            var expected = [ResultHeader.size + LossSums.wireSize + (vamp && gradient ? statsBytes : 0)]
+            if gradient { expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count) }
+            return makeUnit(.data, round: round, index: first + u, gradient: gradient,
+                            extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes, expected: expected) { out in
+                out.append(UInt32(r.count))
+                out.append(Double(beta))
+                out.append(seed)
+                out.append(UInt32(epoch))
+                out.append(UInt8(purpose.rawValue))
+                out.append(UInt8(vamp ? 1 : 0))
+                out.append(UInt16(0))
+                out.append(ints: indices + r.lowerBound, count: r.count)
+                out.append(floats: x + r.lowerBound * d, count: r.count * d)
+                if vamp { out.append(floats: stats.data, count: stats.count) }
+            }
+        }
+        coordinator.add(data)
+        try coordinator.serve { data.allSatisfy(\.firstPartDone) }
+        return data
+    }
+
+    func priorBackwardUnit(_ c: Int, index: Int) throws -> Unit {
+        let r = priorUnits[c], w = 2 * config.latentSize, d = config.inputSize
+        let size = ResultHeader.size + precision.bytesPerElement * (ranges.priorEncoder.count + r.count * d)
+        return makeUnit(.priorBackward, round: coordinator.roundID, index: index, gradient: true,
+                        extra: 12 + 4 * r.count * w, expected: [size]) { out in
+            out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
+            out.append(floats: statsGradient.data + r.lowerBound * w, count: r.count * w)
+        }
+    }
+
+    /// A unit whose `work` payload is the work header then what `body` writes (`extra` bytes).
+    func makeUnit(_ kind: UnitKind, round: UInt64, index: Int, gradient: Bool, extra: Int, expected: [Int],
+                  body: (inout PayloadWriter) -> Void) -> Unit {
+        let buffer = payloads.take(WorkHeader.size + extra)
+        var out = PayloadWriter(buffer)
+        WorkHeader(kind: kind, gradient: gradient, parameterVersion: version).write(&out)
+        body(&out)
+        precondition(out.offset == WorkHeader.size + extra, "payload size computed wrong")
+        var header = WireHeader(type: .work, runID: coordinator.options.runID, step: round, unitID: UInt32(index))
+        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[0..<out.offset]))
+        return Unit(kind: kind, header: header, payload: buffer, payloadCount: out.offset, expectedSizes: expected)
+    }
+
+    /// Sends a new parameter version if `values` differ from the last one sent.
+    func ensureParameters(_ values: ParameterVector<Float>) throws {
+        let n = layout.count
+        if version > 0 && memcmp(values.data, sent.data, 4 * n) == 0 { return }
+        version += 1
+        sent.data.update(from: values.data, count: n)
+        let buffer = OwnedBuffer(byteCount: precision.bytesPerElement * n)
+        var out = PayloadWriter(buffer)
+        out.append(floats: values.data, count: n, precision: precision)
+        coordinator.setParameters(version: version, buffer: buffer, count: out.offset)
+    }
+
+    // MARK: reading results
+
+    /// A float section of a result, in place if possible, else widened into scratch `slot`.
+    func floats(_ bytes: UnsafeRawBufferPointer, count: Int, precision: WirePrecision, slot: Int) -> UnsafePointer<Float> {
+        let section = FloatSection(bytes: bytes, count: count, precision: precision)
+        if let p = section.inPlace { return p }
+        while decoded.count <= slot { decoded.append(Workspace()) }
+        let out = decoded[slot].reserve(count)
+        section.copy(into: out)
+        return UnsafePointer(out)
+    }
+
+    func statsGradientLeaf(_ unit: Unit, unit u: Int) -> UnsafePointer<Float> {
+        let body = unit.resultBody(0)
+        return floats(UnsafeRawBufferPointer(rebasing: body[LossSums.wireSize...]), count: stats.count, precision: .fp32, slot: u)
+    }
+
+    func resolveData(_ data: [Unit]) throws {
+        dataPointers = data.enumerated().map { u, unit in
+            floats(unit.resultBody(1), count: ranges.data.count, precision: precision, slot: u)
+        }
+    }
+
+    func resolvePrior(_ backward: [Unit]) throws {
+        let d = config.inputSize, e = ranges.priorEncoder.count, width = precision.bytesPerElement
+        let base = 64   // scratch slots after the data units'
+        encoderPointers = []
+        pseudoPointers = []
+        for (c, unit) in backward.enumerated() {
+            let body = unit.resultBody(0)
+            encoderPointers.append(floats(UnsafeRawBufferPointer(rebasing: body[0..<(e * width)]), count: e, precision: precision, slot: base + 2 * c))
+            pseudoPointers.append(floats(UnsafeRawBufferPointer(rebasing: body[(e * width)...]), count: priorUnits[c].count * d,
+                                         precision: precision, slot: base + 2 * c + 1))
+        }
+    }
+
+    func losses(_ data: [Unit]) throws -> LossSums {
+        var total = LossSums()
+        for unit in data {
+            var r = PayloadReader(unit.resultBody(0))
+            total = total + (try LossSums.read(&r))
+        }
+        return total
+    }
+}

@@ -1,0 +1,374 @@
+import Foundation
+import Logging
+import Transport
+
+/// How the coordinator runs.
+public struct CoordinatorOptions: Sendable {
+    /// `tcp://0.0.0.0:5555`, `tcp://127.0.0.1:*` or `ipc:///path`.
+    public var bind: String
+    public var precision: WirePrecision = .fp32
+    /// How often idle peers exchange heartbeats.
+    public var heartbeat: Duration = .milliseconds(500)
+    /// A worker silent for this long is lost; its units go back to the queue.
+    public var workerTimeout: Duration = .seconds(20)
+    /// A unit in flight for this long is issued to another worker too (the first result wins).
+    public var unitDeadline: Duration = .seconds(60)
+    /// Workers to wait for before the first step.
+    public var minimumWorkers = 1
+    /// Identifies this run in every message.
+    public var runID = UInt64.random(in: 1...UInt64.max)
+
+    public init(bind: String) { self.bind = bind }
+}
+
+/// One unit of a round as the coordinator tracks it.
+final class Unit {
+    let kind: UnitKind
+    /// The `work` message: header sealed over `payload[0..<payloadCount]`.
+    let header: WireHeader
+    let payload: OwnedBuffer
+    let payloadCount: Int
+    /// Exact payload size of each result part; a result of any other size is dropped.
+    let expectedSizes: [Int]
+    var results: [ReceivedMessage?]
+    /// Workers computing it, with when they got it.
+    var holders: [[UInt8]: ContinuousClock.Instant] = [:]
+    /// The worker that should get it if it is alive (prior backward: where the forward ran).
+    var preferred: [UInt8]?
+    /// Who sent part 0.
+    var computedBy: [UInt8]?
+
+    init(kind: UnitKind, header: WireHeader, payload: OwnedBuffer, payloadCount: Int, expectedSizes: [Int]) {
+        self.kind = kind
+        self.header = header
+        self.payload = payload
+        self.payloadCount = payloadCount
+        self.expectedSizes = expectedSizes
+        results = Array(repeating: nil, count: expectedSizes.count)
+    }
+
+    var firstPartDone: Bool { results[0] != nil }
+    var done: Bool { results.allSatisfy { $0 != nil } }
+
+    /// The payload of result part `p` after its result header.
+    func resultBody(_ p: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: results[p]!.frame(2)[ResultHeader.size...])
+    }
+}
+
+/// A joined worker.
+final class WorkerRecord {
+    let key: [UInt8]
+    let hello: Hello
+    let joined = ContinuousClock.now
+    var lastSeen = ContinuousClock.now
+    var lastSent = ContinuousClock.now
+    var credits = 0
+    var inFlight = 0
+    var parameterVersion: UInt64 = 0
+    var unitsDone = 0
+    var computeSeconds = 0.0
+    var bytesReceived = 0
+    var bytesSent = 0
+
+    init(key: [UInt8], hello: Hello) {
+        self.key = key
+        self.hello = hello
+    }
+}
+
+/// Per-round traffic and timing, for the progress line and the metrics.
+public struct RoundStatistics: Sendable, Equatable {
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    /// Worker compute time summed over the units' accepted results.
+    public var computeSeconds = 0.0
+    public var workers = 0
+    public init() {}
+}
+
+/// The coordinator's socket side: a ROUTER that admits workers, hands out units on their
+/// credit, collects the first result of each unit, and notices lost workers.
+public final class Coordinator {
+    public let options: CoordinatorOptions
+    let socket: ZMQSocket
+    let log: Logger
+    var welcome: Welcome
+    var workers: [[UInt8]: WorkerRecord] = [:]
+    /// The current round's id (the `step` of its messages) and units.
+    var roundID: UInt64 = 0
+    var units: [Unit] = []
+    var statistics = RoundStatistics()
+    /// Parameters of the current version, sealed, sent once per worker per version.
+    var parameters: (version: UInt64, header: WireHeader, buffer: OwnedBuffer, count: Int)?
+    var dropped = 0
+    var lastWaitingNotice = ContinuousClock.now - .seconds(60)
+    /// The endpoint actually bound (with the real port for `*`).
+    public let endpoint: String
+
+    init(options: CoordinatorOptions, welcome: Welcome, context: ZMQContext, logger: Logger) throws {
+        self.options = options
+        self.welcome = welcome
+        log = logger
+        let parameterBytes = 4 * welcome.counts.reduce(0, +)
+        socket = try ZMQSocket(context: context, kind: .router, highWaterMark: 64,
+                               maximumMessageSize: parameterBytes + (4 << 20))
+        try socket.set(.routerMandatory(true))
+        try socket.set(.heartbeatInterval(milliseconds: 1000))
+        try socket.set(.heartbeatTimeout(milliseconds: 5000))
+        try socket.bind(options.bind)
+        endpoint = try socket.lastEndpoint
+    }
+
+    /// Every joined worker, by name.
+    public var workerNames: [String] { workers.values.sorted { $0.joined < $1.joined }.map(\.hello.name) }
+
+    /// Makes the next round's `step` id; older results are dropped from now on.
+    func beginRound() -> UInt64 {
+        roundID += 1
+        units.removeAll()
+        statistics = RoundStatistics()
+        for w in workers.values { w.inFlight = 0 }
+        return roundID
+    }
+
+    /// Installs a new parameter version (sent to each worker before its next unit).
+    func setParameters(version: UInt64, buffer: OwnedBuffer, count: Int) {
+        var header = WireHeader(type: .parameters, runID: options.runID, step: version, flags: options.precision.flags)
+        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[0..<count]))
+        parameters = (version, header, buffer, count)
+    }
+
+    /// Adds units to the current round.
+    func add(_ new: [Unit]) { units += new }
+
+    /// Serves the socket until `condition()` holds: dispatching, collecting and reissuing.
+    func serve(until condition: () -> Bool) throws {
+        while !condition() {
+            try dispatch()
+            let wait = workers.isEmpty ? Duration.milliseconds(200) : options.heartbeat
+            if let message = try socket.receiveMessage(timeout: wait) {
+                handle(message)
+                while let more = try socket.receiveMessage(timeout: .zero) { handle(more) }   // drain before judging liveness
+            }
+            try housekeeping()
+        }
+    }
+
+    /// Waits until at least `count` workers have joined.
+    public func waitForWorkers(_ count: Int) throws {
+        if workers.count < count { log.info("waiting for \(count - workers.count) more worker(s) at \(endpoint)") }
+        try serve { workers.count >= count }
+    }
+
+    /// Tells every worker the run is over.
+    public func finish() {
+        for w in workers.values { try? socket.send(WireHeader(type: .bye, runID: options.runID, step: roundID), to: w.key) }
+        workers.removeAll()
+    }
+
+    // MARK: receiving
+
+    func handle(_ message: ReceivedMessage) {
+        guard message.count == 3 else { return drop(nil, "a message of \(message.count) frames (expected 3 with the routing id)") }
+        let peer = message.bytes(0)
+        let header: WireHeader
+        do {
+            header = try WireMessage.validate(header: message.frame(1), payload: message.frame(2))
+        } catch let error as WireError {
+            if case .versionMismatch = error {
+                refuse(peer, "\(error.localizedDescription) Run the same largevae version as the coordinator.")
+            }
+            return drop(peer, error.localizedDescription)
+        } catch {
+            return drop(peer, "\(error)")
+        }
+        switch header.type {
+        case .hello: return admit(peer, message.frame(2))
+        case .status: return answerStatus(peer)
+        default: break
+        }
+        guard header.runID == options.runID, let worker = workers[peer] else {
+            return drop(peer, "a \(header.type) message from a peer that has not joined run \(String(options.runID, radix: 16))")
+        }
+        worker.lastSeen = .now
+        worker.bytesReceived += message.byteCount
+        statistics.bytesReceived += message.byteCount
+        switch header.type {
+        case .ready: worker.credits = min(worker.credits + Int(header.unitCount), 64)
+        case .result: accept(header, message, from: worker)
+        case .heartbeat: break
+        case .bye: lose(worker, "it said goodbye")
+        default: drop(peer, "an unexpected \(header.type) message")
+        }
+    }
+
+    func admit(_ peer: [UInt8], _ payload: UnsafeRawBufferPointer) {
+        let hello: Hello
+        do { hello = try decodeJSON(Hello.self, payload) } catch {
+            refuse(peer, "the hello message is not valid: \(error.localizedDescription)")
+            return
+        }
+        guard hello.engine == engineFingerprint else {
+            return refuse(peer, "engine '\(hello.engine)' is not this coordinator's '\(engineFingerprint)'; run the same largevae version")
+        }
+        let model = "\(welcome.config.architecture.rawValue)/\(welcome.config.prior.rawValue)"
+        if let wanted = hello.model, wanted != model {
+            return refuse(peer, "this run trains \(model), not \(wanted)")
+        }
+        if let old = workers[peer] { lose(old, "it joined again") }
+        let worker = WorkerRecord(key: peer, hello: hello)
+        workers[peer] = worker
+        do {
+            try socket.send(WireHeader(type: .welcome, runID: options.runID, step: roundID), payload: jsonPayload(welcome), to: peer)
+            log.info("worker \(hello.name) (pid \(hello.pid)) joined; \(workers.count) worker(s)")
+        } catch {
+            workers[peer] = nil
+            log.warning("could not welcome \(hello.name): \(error.localizedDescription)")
+        }
+    }
+
+    func refuse(_ peer: [UInt8], _ reason: String) {
+        log.warning("refused a peer: \(reason)")
+        try? socket.send(WireHeader(type: .refuse, runID: options.runID, step: roundID), payload: Array(reason.utf8), to: peer)
+    }
+
+    func accept(_ header: WireHeader, _ message: ReceivedMessage, from worker: WorkerRecord) {
+        guard header.step == roundID else { return }   // a late result of an earlier round: already done without it
+        guard Int(header.unitID) < units.count else { return drop(worker.key, "a result for unit \(header.unitID) of \(units.count)") }
+        let unit = units[Int(header.unitID)]
+        var reader = PayloadReader(message.frame(2))
+        guard let result = try? ResultHeader.read(&reader), result.kind == unit.kind, Int(result.part) < unit.expectedSizes.count else {
+            return drop(worker.key, "a result whose header does not match unit \(header.unitID)")
+        }
+        let part = Int(result.part)
+        guard message.frame(2).count == unit.expectedSizes[part] else {
+            return drop(worker.key, "a result of \(message.frame(2).count) bytes for unit \(header.unitID) part \(part), expected \(unit.expectedSizes[part])")
+        }
+        guard unit.results[part] == nil else { return }   // the first result wins
+        unit.results[part] = message
+        if part == 0 {
+            unit.computedBy = worker.key
+            worker.computeSeconds += result.seconds
+            statistics.computeSeconds += result.seconds
+        }
+        if unit.done {
+            worker.unitsDone += 1
+            for key in unit.holders.keys { workers[key].map { $0.inFlight -= 1 } }
+            unit.holders.removeAll()
+        }
+    }
+
+    func drop(_ peer: [UInt8]?, _ reason: String) {
+        dropped += 1
+        if dropped <= 20 || dropped % 1000 == 0 {
+            log.warning("dropped \(reason) (\(dropped) dropped so far)")
+        }
+    }
+
+    func answerStatus(_ peer: [UInt8]) {
+        let now = ContinuousClock.now
+        let rows = workers.values.sorted { $0.joined < $1.joined }.map { w in
+            WorkerStatus(name: w.hello.name, pid: w.hello.pid, unitsDone: w.unitsDone, unitsInFlight: w.inFlight,
+                         secondsSinceHeartbeat: (now - w.lastSeen).seconds,
+                         unitsPerSecond: Double(w.unitsDone) / Swift.max((now - w.joined).seconds, 1e-9),
+                         computeSeconds: w.computeSeconds, bytesSent: w.bytesSent, bytesReceived: w.bytesReceived)
+        }
+        let status = ClusterStatus(runID: String(options.runID, radix: 16), round: roundID, workers: rows)
+        try? socket.send(WireHeader(type: .status, runID: options.runID, step: roundID), payload: jsonPayload(status), to: peer)
+    }
+
+    // MARK: sending
+
+    /// Gives pending units to workers with credit: a unit's preferred worker if it is alive,
+    /// otherwise the worker with the fewest units in flight.
+    func dispatch() throws {
+        let now = ContinuousClock.now
+        for unit in units where !unit.done {
+            let live = unit.holders.contains { workers[$0.key] != nil && now - $0.value < options.unitDeadline }
+            if live { continue }
+            var candidates = workers.values.filter { $0.credits > 0 && unit.holders[$0.key] == nil }
+            if let p = unit.preferred, let owner = workers[p], unit.holders.isEmpty {
+                if owner.credits == 0 { continue }   // alive and busy: it asks again when its unit is done
+                candidates = [owner]
+            }
+            guard let worker = candidates.min(by: { ($0.inFlight, $0.joined) < ($1.inFlight, $1.joined) }) else { continue }
+            if !unit.holders.isEmpty { log.warning("unit \(unit.header.unitID) of step \(roundID) is overdue; issuing it to \(worker.hello.name) too") }
+            try send(unit, to: worker)
+        }
+    }
+
+    func send(_ unit: Unit, to worker: WorkerRecord) throws {
+        do {
+            if let p = parameters, worker.parameterVersion != p.version {
+                try socket.send(p.header, buffer: p.buffer, count: p.count, to: worker.key, sealed: true)
+                worker.parameterVersion = p.version
+                count(p.count + WireHeader.size, to: worker)
+            }
+            try socket.send(unit.header, buffer: unit.payload, count: unit.payloadCount, to: worker.key, sealed: true)
+            count(unit.payloadCount + WireHeader.size, to: worker)
+        } catch let error as ZMQError {
+            lose(worker, "sending failed: \(error.localizedDescription)")
+            return
+        }
+        worker.credits -= 1
+        worker.inFlight += 1
+        worker.lastSent = .now
+        unit.holders[worker.key] = .now
+    }
+
+    func count(_ bytes: Int, to worker: WorkerRecord) {
+        worker.bytesSent += bytes
+        statistics.bytesSent += bytes
+    }
+
+    // MARK: liveness
+
+    func housekeeping() throws {
+        let now = ContinuousClock.now
+        for w in workers.values where now - w.lastSeen > options.workerTimeout {
+            lose(w, "silent for \(now - w.lastSeen)")
+        }
+        for w in workers.values where now - w.lastSent > options.heartbeat {
+            do {
+                try socket.send(WireHeader(type: .heartbeat, runID: options.runID, step: roundID), to: w.key)
+                w.lastSent = now
+            } catch {
+                lose(w, "unreachable: \(error.localizedDescription)")
+            }
+        }
+        if workers.isEmpty && units.contains(where: { !$0.done }) && now - lastWaitingNotice > .seconds(10) {
+            log.warning("no workers: waiting for one to join at \(endpoint) (start one with `largevae worker --connect \(endpoint)`)")
+            lastWaitingNotice = now
+        }
+        statistics.workers = workers.count
+    }
+
+    /// Forgets a worker; the units it held go back to the queue.
+    func lose(_ worker: WorkerRecord, _ reason: String) {
+        guard workers[worker.key] === worker else { return }
+        workers[worker.key] = nil
+        for unit in units { unit.holders[worker.key] = nil }
+        log.warning("lost worker \(worker.hello.name): \(reason); \(workers.count) left")
+    }
+}
+
+/// One worker's line in `largevae status`.
+public struct WorkerStatus: Codable, Equatable, Sendable {
+    public var name: String
+    public var pid: Int32
+    public var unitsDone: Int
+    public var unitsInFlight: Int
+    public var secondsSinceHeartbeat: Double
+    public var unitsPerSecond: Double
+    public var computeSeconds: Double
+    public var bytesSent: Int
+    public var bytesReceived: Int
+}
+
+/// The answer to a status request.
+public struct ClusterStatus: Codable, Equatable, Sendable {
+    public var runID: String
+    public var round: UInt64
+    public var workers: [WorkerStatus]
+}

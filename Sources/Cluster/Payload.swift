@@ -1,0 +1,131 @@
+import Foundation
+import Transport
+
+#if _endian(big)
+#error("the wire format copies little-endian float arrays with memcpy; port PayloadWriter/PayloadReader first")
+#endif
+
+/// How large float arrays (parameters and gradients) travel: fp32, or bf16 for half the bytes.
+/// Small arrays (prior statistics, their gradients, images) are always fp32.
+public enum WirePrecision: String, Codable, Sendable, CaseIterable {
+    case fp32, bf16
+
+    var bytesPerElement: Int { self == .fp32 ? 4 : 2 }
+    var flags: WireFlags { self == .bf16 ? .bfloat16 : [] }
+}
+
+/// Writes a payload into a fixed-size buffer, little-endian.
+struct PayloadWriter {
+    let base: UnsafeMutableRawPointer
+    let capacity: Int
+    private(set) var offset = 0
+
+    init(_ buffer: OwnedBuffer) {
+        base = buffer.bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 16)!
+        capacity = buffer.bytes.count
+    }
+
+    mutating func append<I: FixedWidthInteger>(_ value: I) {
+        precondition(offset + MemoryLayout<I>.size <= capacity, "payload size computed wrong")
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: I.self)
+        offset += MemoryLayout<I>.size
+    }
+
+    mutating func append(_ value: Double) { append(value.bitPattern) }
+
+    /// `count` floats from `source`, as fp32 or bf16.
+    mutating func append(floats source: UnsafePointer<Float>, count: Int, precision: WirePrecision = .fp32) {
+        precondition(offset + count * precision.bytesPerElement <= capacity, "payload size computed wrong")
+        switch precision {
+        case .fp32:
+            (base + offset).copyMemory(from: source, byteCount: 4 * count)
+        case .bf16:
+            let out = base + offset
+            for i in 0..<count { out.storeBytes(of: WirePayload.bfloat16Bits(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        }
+        offset += count * precision.bytesPerElement
+    }
+
+    mutating func append(ints source: UnsafePointer<Int>, count: Int) {
+        for i in 0..<count { append(Int64(source[i])) }
+    }
+}
+
+/// Reads a received payload in place, never past its end: every read throws
+/// `WireError.truncated` instead of trapping.
+struct PayloadReader {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var offset = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func read<I: FixedWidthInteger>(_: I.Type) throws -> I {
+        let size = MemoryLayout<I>.size
+        guard remaining >= size else { throw WireError.truncated(needed: size, available: remaining) }
+        defer { offset += size }
+        return I(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: I.self))
+    }
+
+    mutating func readDouble() throws -> Double { Double(bitPattern: try read(UInt64.self)) }
+
+    /// A count read from the payload, checked against an upper bound before any allocation.
+    mutating func readCount(maximum: Int, what: String) throws -> Int {
+        let n = try read(UInt32.self)
+        guard Int(n) <= maximum else { throw WireError.malformedPayload("\(what) is \(n), at most \(maximum) allowed") }
+        return Int(n)
+    }
+
+    /// The next `count` floats in `precision`, as raw bytes (no copy).
+    mutating func floats(_ count: Int, precision: WirePrecision = .fp32) throws -> FloatSection {
+        let n = count * precision.bytesPerElement
+        guard count >= 0, remaining >= n else { throw WireError.truncated(needed: n, available: remaining) }
+        defer { offset += n }
+        return FloatSection(bytes: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]), count: count, precision: precision)
+    }
+
+    func expectEnd() throws {
+        guard remaining == 0 else { throw WireError.malformedPayload("\(remaining) unexpected trailing bytes") }
+    }
+}
+
+/// Floats inside a received payload.
+struct FloatSection {
+    let bytes: UnsafeRawBufferPointer
+    let count: Int
+    let precision: WirePrecision
+
+    /// The floats in place, when they are fp32 and 4-byte aligned (no copy needed).
+    var inPlace: UnsafePointer<Float>? {
+        guard precision == .fp32, let base = bytes.baseAddress ?? (count == 0 ? UnsafeRawPointer(bitPattern: 16) : nil),
+              Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else { return nil }
+        return base.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Copies (fp32) or widens (bf16) the floats into `out`.
+    func copy(into out: UnsafeMutablePointer<Float>) {
+        guard count > 0, let base = bytes.baseAddress else { return }
+        switch precision {
+        case .fp32:
+            UnsafeMutableRawPointer(out).copyMemory(from: base, byteCount: 4 * count)
+        case .bf16:
+            for i in 0..<count {
+                out[i] = WirePayload.float(bfloat16Bits: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            }
+        }
+    }
+
+    /// Whether every value is finite.
+    var allFinite: Bool {
+        guard count > 0, let base = bytes.baseAddress else { return true }
+        switch precision {
+        case .fp32:
+            for i in 0..<count where !Float(bitPattern: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)).isFinite { return false }
+        case .bf16:
+            // bf16 is non-finite exactly when its exponent bits are all ones.
+            for i in 0..<count where base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 { return false }
+        }
+        return true
+    }
+}

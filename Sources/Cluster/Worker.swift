@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import Tensor
+import NN
+import VAE
+import Training
+import Transport
+
+/// Why a worker stopped.
+public enum WorkerError: Error, LocalizedError, Equatable {
+    /// The coordinator refused this worker, with its reason.
+    case refused(String)
+    /// No coordinator answered within the connect timeout.
+    case noCoordinator(endpoint: String, seconds: Double)
+    /// The coordinator's model is not the one this build computes.
+    case incompatibleModel(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .refused(reason): return "the coordinator refused this worker: \(reason)"
+        case let .noCoordinator(endpoint, seconds):
+            return "no coordinator answered at \(endpoint) within \(Int(seconds)) s; check the address, the port and that `largevae coordinator` is running"
+        case let .incompatibleModel(reason): return "cannot compute this run's model: \(reason)"
+        }
+    }
+}
+
+/// How a worker runs.
+public struct WorkerOptions: Sendable {
+    public var endpoint: String
+    public var name: String
+    /// `ARCH/PRIOR` this worker insists on, or nil for any.
+    public var model: String?
+    /// BLAS threads per GEMM. Keep 1 for bit-identical results (OpenBLAS's split of long inner
+    /// dimensions depends on its thread count); run more workers instead.
+    public var blasThreads = 1
+    /// How long to wait for a coordinator to answer, at the start or after it went silent.
+    public var connectTimeout: Duration = .seconds(120)
+    /// Units to hold at once (one computing, the rest queued): 2 hides the round trip.
+    public var credits = 2
+
+    public init(endpoint: String, name: String) {
+        self.endpoint = endpoint
+        self.name = name
+    }
+}
+
+/// A stateless gradient calculator: joins a coordinator, pulls units, computes them with the same
+/// `Units` as the in-process trainer, and sends the results back.
+///
+/// ```
+/// worker → hello            coordinator → welcome (model, plan, table) | refuse
+/// worker → ready(n)         coordinator → parameters(version)?, work(unit)
+/// worker → ready(1), result(unit, part 0[, part 1])
+/// coordinator → bye         worker exits 0
+/// ```
+public final class Worker {
+    public let options: WorkerOptions
+    let socket: ZMQSocket
+    let log: Logger
+    var session: Session?
+    var pool = BufferPool()
+    var lastSent = ContinuousClock.now
+    var lastHeard = ContinuousClock.now
+    public private(set) var unitsDone = 0
+
+    public init(options: WorkerOptions, context: ZMQContext, logger: Logger) throws {
+        self.options = options
+        log = logger
+        socket = try ZMQSocket(context: context, kind: .dealer)
+        try socket.set(.heartbeatInterval(milliseconds: 1000))
+        try socket.set(.heartbeatTimeout(milliseconds: 5000))
+        try socket.connect(options.endpoint)
+        BLAS.threads = options.blasThreads
+    }
+
+    /// Runs until the coordinator says bye (returns) or refuses (throws).
+    public func run() throws {
+        try join()
+        while true {
+            guard let message = try socket.receiveMessage(timeout: .milliseconds(session?.welcome.heartbeatMilliseconds ?? 500)) else {
+                try idle()
+                continue
+            }
+            lastHeard = .now
+            guard message.count == 2 else {
+                log.warning("dropped a message of \(message.count) frames (expected 2)")
+                continue
+            }
+            let header: WireHeader
+            do {
+                header = try WireMessage.validate(header: message.frame(0), payload: message.frame(1),
+                                                  expectedRunID: session?.runID)
+            } catch {
+                log.warning("dropped a message: \(error.localizedDescription)")
+                continue
+            }
+            switch header.type {
+            case .bye:
+                log.info("the coordinator says the run is over; \(unitsDone) units computed")
+                return
+            case .refuse:
+                throw WorkerError.refused(String(decoding: message.frame(1), as: UTF8.self))
+            case .parameters:
+                do { try session?.receiveParameters(header, message.frame(1)) } catch {
+                    log.warning("dropped parameters: \(error.localizedDescription)")
+                }
+            case .work:
+                guard let session else { continue }
+                do {
+                    try compute(header, message.frame(1), session)
+                } catch {
+                    log.warning("dropped work unit \(header.unitID) of step \(header.step): \(error.localizedDescription)")
+                    try send(WireHeader(type: .ready, runID: session.runID, step: header.step, unitCount: 1))
+                }
+            case .heartbeat, .welcome:
+                break
+            default:
+                log.warning("dropped an unexpected \(header.type) message")
+            }
+        }
+    }
+
+    /// Says hello until welcomed (or refused, or the timeout passes), then asks for work.
+    func join() throws {
+        let hello = Hello(engine: engineFingerprint, name: options.name, model: options.model,
+                          blasThreads: options.blasThreads, pid: getpid())
+        let start = ContinuousClock.now
+        var lastHello = start - .seconds(10)
+        while true {
+            if ContinuousClock.now - lastHello > .seconds(2) {
+                try send(WireHeader(type: .hello, runID: 0, step: 0), payload: jsonPayload(hello))
+                lastHello = .now
+            }
+            if ContinuousClock.now - start > options.connectTimeout {
+                let s = options.connectTimeout.components
+                throw WorkerError.noCoordinator(endpoint: options.endpoint, seconds: Double(s.seconds))
+            }
+            guard let message = try socket.receiveMessage(timeout: .milliseconds(200)), message.count == 2 else { continue }
+            let header: WireHeader
+            do {
+                header = try WireMessage.validate(header: message.frame(0), payload: message.frame(1))
+            } catch {
+                log.warning("dropped a message while joining: \(error.localizedDescription)")
+                continue
+            }
+            switch header.type {
+            case .refuse: throw WorkerError.refused(String(decoding: message.frame(1), as: UTF8.self))
+            case .welcome:
+                let welcome = try decodeJSON(Welcome.self, message.frame(1))
+                session = try Session(welcome: welcome, runID: header.runID)
+                lastHeard = .now
+                log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.count) tensors, wire \(welcome.precision)")
+                try send(WireHeader(type: .ready, runID: header.runID, step: 0, unitCount: UInt32(options.credits)))
+                return
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Between messages: heartbeat, and re-join if the coordinator has gone silent.
+    func idle() throws {
+        guard let session else { return }
+        let interval = Duration.milliseconds(session.welcome.heartbeatMilliseconds)
+        if ContinuousClock.now - lastSent >= interval {
+            try send(WireHeader(type: .heartbeat, runID: session.runID, step: 0))
+        }
+        if ContinuousClock.now - lastHeard > interval * 20 {
+            log.warning("the coordinator has been silent for \(ContinuousClock.now - lastHeard); joining again")
+            self.session = nil
+            try join()
+        }
+    }
+
+    func send(_ header: WireHeader, payload: [UInt8] = []) throws {
+        try socket.send(header, payload: payload)
+        lastSent = .now
+    }
+
+    /// Computes one unit and sends `ready(1)` then its result messages.
+    func compute(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, _ s: Session) throws {
+        var reader = PayloadReader(payload)
+        let work = try WorkHeader.read(&reader)
+        guard work.parameterVersion == s.parameterVersion else {
+            throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
+        }
+        let start = ContinuousClock.now
+        let results = try s.compute(work, &reader, pool: &pool)
+        let seconds = (ContinuousClock.now - start).seconds
+        var reply = WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1)
+        try send(reply)
+        reply.type = .result
+        reply.unitID = header.unitID
+        reply.flags = s.welcome.precision.flags
+        for (buffer, count) in results {
+            buffer.bytes.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
+            try socket.send(reply, buffer: buffer, count: count)
+        }
+        lastSent = .now
+        unitsDone += 1
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}

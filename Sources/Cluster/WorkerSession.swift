@@ -1,0 +1,190 @@
+import Foundation
+import Tensor
+import NN
+import VAE
+import Training
+import Transport
+
+/// A worker's state for one run: the model, the current parameters and unit buffers.
+final class Session {
+    let welcome: Welcome
+    let runID: UInt64
+    let model: LatentModel<Float>
+    let ranges: GradientRanges
+    let values: ParameterVector<Float>
+    /// Full-layout scratch for prior units.
+    let gradient: ParameterVector<Float>
+    /// The parameters' version (the `step` of the parameters message that set them); 0 before any.
+    var parameterVersion: UInt64 = 0
+    let x = Workspace<Float>(), noise = Workspace<Float>(), stats = Workspace<Float>(), dStats = Workspace<Float>()
+    var indices: [Int] = []
+    /// Which parameters and rows each prior chunk's cached forward pass used.
+    var priorForwards: [Int: (version: UInt64, range: Range<Int>)] = [:]
+
+    var config: ModelConfig { welcome.config }
+    var statsCount: Int { config.components * 2 * config.latentSize }
+
+    init(welcome: Welcome, runID: UInt64) throws {
+        self.welcome = welcome
+        self.runID = runID
+        model = LatentModel<Float>.make(welcome.config)
+        let mine = model.layout.entries
+        guard mine.map(\.name) == welcome.table, mine.map(\.count) == welcome.counts else {
+            throw WorkerError.incompatibleModel("this build lays out \(mine.count) tensors (\(model.layout.count) values) differently from the coordinator's \(welcome.table.count) (\(welcome.counts.reduce(0, +)) values); run the same largevae version on both")
+        }
+        ranges = GradientRanges(model: model)
+        values = ParameterVector(layout: model.layout)
+        gradient = ParameterVector(layout: model.layout)
+    }
+
+    /// Takes the parameters from a `parameters` message (fp32 or bf16 by its flags).
+    func receiveParameters(_ header: WireHeader, _ payload: UnsafeRawBufferPointer) throws {
+        let precision: WirePrecision = header.flags.contains(.bfloat16) ? .bf16 : .fp32
+        var reader = PayloadReader(payload)
+        let section = try reader.floats(values.layout.count, precision: precision)
+        try reader.expectEnd()
+        section.copy(into: values.data)
+        parameterVersion = header.step
+        priorForwards.removeAll()
+    }
+
+    /// Computes one unit; returns the result messages' buffers and byte counts, in sending order.
+    func compute(_ work: WorkHeader, _ r: inout PayloadReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+        switch work.kind {
+        case .priorForward: return [try priorForward(&r, pool: &pool)]
+        case .priorBackward: return [try priorBackward(&r, pool: &pool)]
+        case .data: return try data(work, &r, pool: &pool)
+        case .logLikelihood: return [try logLikelihood(&r, pool: &pool)]
+        }
+    }
+
+    /// `u32 chunk, u32 lo, u32 hi`, checked against the plan.
+    func readChunk(_ r: inout PayloadReader) throws -> (Int, Range<Int>) {
+        guard config.prior == .vampprior else { throw WireError.malformedPayload("a prior unit for a model without a prior pass") }
+        let chunk = Int(try r.read(UInt32.self)), lo = Int(try r.read(UInt32.self)), hi = Int(try r.read(UInt32.self))
+        let units = welcome.plan.priorUnits(components: config.components)
+        guard chunk < units.count, units[chunk] == lo..<hi else {
+            throw WireError.malformedPayload("prior unit \(chunk) = [\(lo), \(hi)) is not in the plan")
+        }
+        return (chunk, lo..<hi)
+    }
+
+    func priorForward(_ r: inout PayloadReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+        let (chunk, range) = try readChunk(&r)
+        try r.expectEnd()
+        let w = 2 * config.latentSize, n = range.count * w
+        let buffer = pool.take(ResultHeader.size + 4 * n)
+        var out = PayloadWriter(buffer)
+        ResultHeader(kind: .priorForward, part: 0).write(&out)
+        let s = stats.reserve(n)
+        Units.priorForward(model, chunk: chunk, range: range, values: values.data, scratch: gradient.data, into: s)
+        priorForwards[chunk] = (parameterVersion, range)
+        out.append(floats: s, count: n)
+        return (buffer, out.offset)
+    }
+
+    func priorBackward(_ r: inout PayloadReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+        let (chunk, range) = try readChunk(&r)
+        let w = 2 * config.latentSize, d = config.inputSize
+        let g = try r.floats(range.count * w)
+        try r.expectEnd()
+        if priorForwards[chunk].map({ $0.version != parameterVersion || $0.range != range }) ?? true {
+            // Another worker ran this chunk's forward pass (or this one lost it): redo it, same bits.
+            Units.priorForward(model, chunk: chunk, range: range, values: values.data, scratch: gradient.data,
+                               into: stats.reserve(range.count * w))
+            priorForwards[chunk] = (parameterVersion, range)
+        }
+        let gs = dStats.reserve(range.count * w)
+        g.copy(into: gs)
+        Units.priorBackward(model, chunk: chunk, dStats: gs, values: values.data, gradient: gradient.data)
+        let encoder = ranges.priorEncoder, rows = ranges.pseudoInputs.lowerBound + range.lowerBound * d
+        let precision = welcome.precision
+        let buffer = pool.take(ResultHeader.size + precision.bytesPerElement * (encoder.count + range.count * d))
+        var out = PayloadWriter(buffer)
+        ResultHeader(kind: .priorBackward, part: 0).write(&out)
+        out.append(floats: gradient.data + encoder.lowerBound, count: encoder.count, precision: precision)
+        out.append(floats: gradient.data + rows, count: range.count * d, precision: precision)
+        return (buffer, out.offset)
+    }
+
+    func data(_ work: WorkHeader, _ r: inout PayloadReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+        let rows = try r.readCount(maximum: welcome.plan.dataUnitSize, what: "rows of a data unit")
+        let beta = try r.readDouble()
+        let seed = try r.read(UInt64.self), epoch = Int(try r.read(UInt32.self))
+        let rawPurpose = try r.read(UInt8.self)
+        guard let purpose = RandomPurpose(rawValue: UInt32(rawPurpose)) else { throw WireError.malformedPayload("noise purpose \(rawPurpose)") }
+        let hasStats = try r.read(UInt8.self) != 0
+        _ = try r.read(UInt16.self)
+        guard rows > 0, beta.isFinite else { throw WireError.malformedPayload("data unit of \(rows) rows, β = \(beta)") }
+        guard hasStats == (config.prior == .vampprior) else { throw WireError.malformedPayload("prior statistics present: \(hasStats)") }
+        if indices.count < rows { indices = [Int](repeating: 0, count: rows) }
+        for i in 0..<rows {
+            let sample = try r.read(Int64.self)
+            guard sample >= 0 else { throw WireError.malformedPayload("sample index \(sample)") }
+            indices[i] = Int(sample)
+        }
+        let d = config.inputSize, nw = config.noiseWidth
+        let xs = try r.floats(rows * d)
+        let xp = x.reserve(rows * d)
+        xs.copy(into: xp)
+        var statsPointer: UnsafePointer<Float>?
+        if hasStats {
+            let section = try r.floats(statsCount)
+            let s = stats.reserve(statsCount)
+            section.copy(into: s)
+            statsPointer = UnsafePointer(s)
+        }
+        try r.expectEnd()
+        let eps = noise.reserve(rows * nw)
+        for i in 0..<rows {
+            Units.drawNoise(seed: seed, epoch: epoch, sample: indices[i], purpose: purpose, into: eps + i * nw, count: nw)
+        }
+        let precision = welcome.precision, dataCount = ranges.data.count
+        // Part 1: the gradient, written straight into its send buffer when it travels as fp32.
+        var gradientBuffer: OwnedBuffer?
+        var target: UnsafeMutablePointer<Float>?
+        if work.gradient {
+            let buffer = pool.take(ResultHeader.size + 4 * model.layout.count)
+            gradientBuffer = buffer
+            target = precision == .fp32
+                ? (buffer.bytes.baseAddress! + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
+                : gradient.data
+        }
+        let vampGradient = hasStats && work.gradient
+        let ds = vampGradient ? dStats.reserve(statsCount) : nil
+        let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: values.data,
+                              gradient: target, dStats: ds, scratch: gradient.data)
+        let first = pool.take(ResultHeader.size + LossSums.wireSize + (vampGradient ? 4 * statsCount : 0))
+        var out = PayloadWriter(first)
+        ResultHeader(kind: .data, part: 0).write(&out)
+        sums.write(&out)
+        if let ds { out.append(floats: ds, count: statsCount) }
+        var messages = [(first, out.offset)]
+        if let buffer = gradientBuffer {
+            var g = PayloadWriter(buffer)
+            ResultHeader(kind: .data, part: 1).write(&g)
+            if precision == .bf16 { g.append(floats: gradient.data, count: dataCount, precision: .bf16) }
+            messages.append((buffer, ResultHeader.size + precision.bytesPerElement * dataCount))
+        }
+        return messages
+    }
+
+    func logLikelihood(_ r: inout PayloadReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+        let rows = try r.readCount(maximum: 1024, what: "rows of a likelihood unit")
+        let first = try r.read(UInt64.self)
+        let samples = try r.readCount(maximum: 10_000_000, what: "importance samples")
+        let seed = try r.read(UInt64.self)
+        guard rows > 0, samples > 0, first < UInt64(Int32.max) else { throw WireError.malformedPayload("likelihood unit of \(rows) rows, S = \(samples)") }
+        let xs = try r.floats(rows * config.inputSize)
+        try r.expectEnd()
+        let xp = x.reserve(rows * config.inputSize)
+        xs.copy(into: xp)
+        let ll = Units.logLikelihood(model, x: xp, rows: rows, firstImage: Int(first), samples: samples, seed: seed,
+                                     values: values.data, scratch: gradient.data)
+        let buffer = pool.take(ResultHeader.size + 8 * rows)
+        var out = PayloadWriter(buffer)
+        ResultHeader(kind: .logLikelihood, part: 0).write(&out)
+        for v in ll { out.append(v) }
+        return (buffer, out.offset)
+    }
+}

@@ -1,0 +1,114 @@
+import XCTest
+import Foundation
+import Logging
+import Tensor
+import NN
+import VAE
+import Training
+import Transport
+import Cluster
+import TestSupport
+
+/// Images held in memory as model inputs.
+final class ArraySource: ImageSource {
+    let pixels: [Float]
+    let pixelsPerImage: Int
+    var count: Int { pixels.count / pixelsPerImage }
+    init(count: Int, pixels d: Int, seed: UInt64) {
+        var rng = FixtureRandom(seed: seed)
+        pixels = (0..<(count * d)).map { i in rng.uniform() < 0.2 + 0.5 * Double(i % d) / Double(d) ? 1 : 0 }
+        pixelsPerImage = d
+    }
+    func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, into out: UnsafeMutablePointer<Float>) {
+        for (r, i) in indices.enumerated() {
+            for j in 0..<pixelsPerImage { out[r * pixelsPerImage + j] = pixels[i * pixelsPerImage + j] }
+        }
+    }
+}
+
+/// Worker threads in this process, each with its own socket to the coordinator over tcp. The
+/// multi-process tests (CLITests) start real `largevae worker` processes instead.
+final class InProcessClusterTests: XCTestCase {
+    static func options(_ seed: UInt64 = 1) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = 2; o.warmupEpochs = 1; o.batchSize = 10; o.dataUnitSize = 5; o.priorUnitSize = 3
+        o.learningRate = 1e-2; o.importanceSamples = 20; o.seed = seed
+        return o
+    }
+    let train = ArraySource(count: 40, pixels: 16, seed: 1), validation = ArraySource(count: 20, pixels: 16, seed: 2)
+
+    static func config(_ a: Architecture, _ p: PriorKind) -> ModelConfig {
+        ModelConfig(architecture: a, prior: p, likelihood: .bernoulli, inputSize: 16, hiddenSize: 8, latentSize: 3, components: 6)
+    }
+
+    final class WorkerThread: @unchecked Sendable {
+        // @unchecked: `error` is written by the worker thread before it signals `done`, and read
+        // only after waiting on `done`.
+        var error: Error?
+        let done = DispatchSemaphore(value: 0)
+
+        init(endpoint: String, name: String, context: ZMQContext) {
+            let thread = Thread { [self] in
+                do {
+                    let worker = try Worker(options: WorkerOptions(endpoint: endpoint, name: name), context: context,
+                                            logger: Logger(label: name))
+                    try worker.run()
+                } catch { self.error = error }
+                self.done.signal()
+            }
+            thread.start()
+        }
+    }
+
+    /// Trains two epochs with `workers` worker threads and returns the parameters' bits and the
+    /// test report's log-likelihood.
+    func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32) throws -> ([UInt32], Double) {
+        let context = try ZMQContext()
+        var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
+        coordinatorOptions.precision = precision
+        coordinatorOptions.minimumWorkers = workers
+        var engine: ClusterEngine?
+        let run = try TrainingRun(config: config, options: Self.options(), train: train, validation: validation) { model, plan in
+            let e = try ClusterEngine(model: model, plan: plan, options: coordinatorOptions, context: context,
+                                      logger: Logger(label: "coordinator"))
+            engine = e
+            return e
+        }
+        let threads = (0..<workers).map { WorkerThread(endpoint: engine!.coordinator.endpoint, name: "w\($0)", context: context) }
+        try engine!.coordinator.waitForWorkers(workers)
+        try run.run(observer: nil)
+        let report = try run.testReport(validation)
+        engine!.coordinator.finish()
+        for t in threads {
+            t.done.wait()
+            XCTAssertNil(t.error)
+        }
+        return (run.trainer.values.storage.scalars.map(\.bitPattern), report.logLikelihood)
+    }
+
+    func localRun(_ config: ModelConfig) throws -> ([UInt32], Double) {
+        let run = try TrainingRun(config: config, options: Self.options(), train: train, validation: validation)
+        try run.run(observer: nil)
+        return (run.trainer.values.storage.scalars.map(\.bitPattern), try run.testReport(validation).logLikelihood)
+    }
+
+    func testClusterMatchesInProcessBitForBit() throws {
+        for (a, p) in [(Architecture.vae, PriorKind.vampprior), (.hvae, .vampprior), (.vae, .standard), (.hvae, .mog)] {
+            let config = Self.config(a, p)
+            let local = try localRun(config)
+            for n in [1, 2, 3] {
+                let remote = try clusterRun(config, workers: n)
+                XCTAssertEqual(remote.0, local.0, "\(a)/\(p) with \(n) workers")
+                XCTAssertEqual(remote.1, local.1, "\(a)/\(p) test log-likelihood with \(n) workers")
+            }
+        }
+    }
+
+    func testBFloat16WireIsTheSameForAnyWorkerCount() throws {
+        let config = Self.config(.vae, .vampprior)
+        let one = try clusterRun(config, workers: 1, precision: .bf16)
+        let two = try clusterRun(config, workers: 2, precision: .bf16)
+        XCTAssertEqual(one.0, two.0)
+        XCTAssertNotEqual(one.0, try localRun(config).0, "bf16 rounds what travels")
+    }
+}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# A stand-in for ssh in the launcher tests: `fake_ssh.sh [options] HOST COMMAND...` runs COMMAND
+# here with `sh -c`, as sshd would run it with the remote login shell, and appends
+# "HOST COMMAND" to $FAKE_SSH_LOG. Options (-o X, -p N, -n, ...) are accepted and ignored.
+while [ $# -gt 0 ]; do
+    case $1 in
+        -[oiplFJ]) shift 2 ;;
+        -*) shift ;;
+        *) break ;;
+    esac
+done
+host=$1
+shift
+[ -z "${FAKE_SSH_LOG:-}" ] || printf '%s %s\n' "$host" "$*" >>"$FAKE_SSH_LOG"
+cd "$HOME" || exit 255
+exec sh -c "$*"
