@@ -47,10 +47,10 @@ public final class ClusterEngine: StepEngine {
     var dataPointers: [UnsafePointer<Float>] = [], encoderPointers: [UnsafePointer<Float>] = []
     var pseudoPointers: [UnsafePointer<Float>] = []
     var results: UnitResults<Float>!
-    /// The last round's traffic, worker compute time and coordinator time.
-    public private(set) var lastRound = RoundStatistics()
-    /// Seconds the last step spent reducing (after the last result arrived).
-    public private(set) var lastReduceSeconds = 0.0
+    /// The last step's time split and traffic (the update's time is added by `forEachParameterBlock`).
+    public private(set) var stepMetrics: StepMetrics?
+    /// Time spent building messages since the last step's metrics.
+    var serializationSeconds = 0.0
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -82,6 +82,7 @@ public final class ClusterEngine: StepEngine {
 
     public func run(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
                     noise: Noise<Float>) throws -> LossSums {
+        let stepStart = ContinuousClock.now
         let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: true)
         if vamp {
             reduction.reduceStatsGradients(leafCount: data.count, leaf: { self.statsGradientLeaf(data[$0], unit: $0) },
@@ -98,13 +99,24 @@ public final class ClusterEngine: StepEngine {
         } else {
             try coordinator.serve { data.allSatisfy(\.done) }
         }
-        let start = ContinuousClock.now
+        let reduceStart = ContinuousClock.now
         try resolveData(data)
         results.dataCount = data.count
         results.priorCount = priorUnits.count
         gradientIsFinite = reduction.reduce(results, elements: 0..<layout.count, rows: rows, thread: 0, into: gradient.data) == 0
-        lastReduceSeconds = (ContinuousClock.now - start).seconds
-        lastRound = coordinator.statistics
+        let end = ContinuousClock.now
+        let round = coordinator.statistics
+        var m = StepMetrics()
+        m.seconds = (end - stepStart).seconds
+        m.updateSeconds = (end - reduceStart).seconds
+        m.workers = Double(round.workers)
+        m.computeSeconds = round.computeSeconds / Swift.max(m.workers, 1)
+        m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
+        m.bytesSent = Double(round.bytesSent)
+        m.bytesReceived = Double(round.bytesReceived)
+        m.serializationSeconds = serializationSeconds
+        serializationSeconds = 0
+        stepMetrics = m
         return try losses(data)
     }
 
@@ -138,8 +150,14 @@ public final class ClusterEngine: StepEngine {
         }
     }
 
+    /// The optimiser's update on the whole vector at once (the coordinator has no spare cores to
+    /// split it over); its time counts in the step's update and wall time.
     public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
+        let start = ContinuousClock.now
         body(0..<layout.count)
+        let seconds = (ContinuousClock.now - start).seconds
+        stepMetrics?.updateSeconds += seconds
+        stepMetrics?.seconds += seconds
     }
 
     // MARK: phases
@@ -209,6 +227,8 @@ public final class ClusterEngine: StepEngine {
     /// A unit whose `work` payload is the work header then what `body` writes (`extra` bytes).
     func makeUnit(_ kind: UnitKind, round: UInt64, index: Int, gradient: Bool, extra: Int, expected: [Int],
                   body: (inout PayloadWriter) -> Void) -> Unit {
+        let start = ContinuousClock.now
+        defer { serializationSeconds += (ContinuousClock.now - start).seconds }
         let buffer = payloads.take(WorkHeader.size + extra)
         var out = PayloadWriter(buffer)
         WorkHeader(kind: kind, gradient: gradient, parameterVersion: version).write(&out)
@@ -223,6 +243,8 @@ public final class ClusterEngine: StepEngine {
     func ensureParameters(_ values: ParameterVector<Float>) throws {
         let n = layout.count
         if version > 0 && memcmp(values.data, sent.data, 4 * n) == 0 { return }
+        let start = ContinuousClock.now
+        defer { serializationSeconds += (ContinuousClock.now - start).seconds }
         version += 1
         sent.data.update(from: values.data, count: n)
         let buffer = OwnedBuffer(byteCount: precision.bytesPerElement * n)

@@ -372,3 +372,28 @@ public struct ClusterStatus: Codable, Equatable, Sendable {
     public var round: UInt64
     public var workers: [WorkerStatus]
 }
+
+/// Asks a coordinator for its `ClusterStatus`.
+public enum ClusterStatusClient {
+    public enum Failure: Error, LocalizedError {
+        case noAnswer(seconds: Double)
+        public var errorDescription: String? {
+            switch self {
+            case let .noAnswer(s): return "no coordinator answered within \(s) s; check the endpoint"
+            }
+        }
+    }
+
+    /// Sends a status request on a connected dealer socket and decodes the answer.
+    public static func query(_ socket: ZMQSocket, timeout: Duration) throws -> ClusterStatus {
+        try socket.send(WireHeader(type: .status, runID: 0, step: 0))
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let message = try socket.receiveMessage(timeout: deadline - .now), message.count == 2 else { continue }
+            guard let header = try? WireMessage.validate(header: message.frame(0), payload: message.frame(1)),
+                  header.type == .status else { continue }
+            return try decodeJSON(ClusterStatus.self, message.frame(1))
+        }
+        throw Failure.noAnswer(seconds: timeout.seconds)
+    }
+}

@@ -37,4 +37,54 @@ public protocol StepEngine<T>: AnyObject {
     /// Runs `body` on disjoint blocks of the whole parameter vector, side by side (the optimiser's
     /// element-wise update).
     func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void)
+
+    /// Where the last step's time and traffic went, for engines that distribute the step.
+    var stepMetrics: StepMetrics? { get }
+}
+
+extension StepEngine {
+    public var stepMetrics: StepMetrics? { nil }
+}
+
+/// One distributed step's time split and traffic (an epoch record holds their means).
+///
+/// ```
+/// seconds = compute + communication + update      (wall time of the step, coordinator's view)
+/// compute = Σ units' worker compute time / workers
+/// update  = reduction + optimiser at the coordinator
+/// ```
+public struct StepMetrics: Codable, Equatable, Sendable {
+    public var seconds = 0.0
+    public var computeSeconds = 0.0
+    public var communicationSeconds = 0.0
+    public var updateSeconds = 0.0
+    /// Coordinator time spent building messages (parameters and unit payloads).
+    public var serializationSeconds = 0.0
+    public var bytesSent = 0.0
+    public var bytesReceived = 0.0
+    public var workers = 0.0
+
+    public init() {}
+
+    /// The element-wise sum (for means over an epoch).
+    public static func + (a: StepMetrics, b: StepMetrics) -> StepMetrics {
+        var s = StepMetrics()
+        s.seconds = a.seconds + b.seconds
+        s.computeSeconds = a.computeSeconds + b.computeSeconds
+        s.communicationSeconds = a.communicationSeconds + b.communicationSeconds
+        s.updateSeconds = a.updateSeconds + b.updateSeconds
+        s.serializationSeconds = a.serializationSeconds + b.serializationSeconds
+        s.bytesSent = a.bytesSent + b.bytesSent
+        s.bytesReceived = a.bytesReceived + b.bytesReceived
+        s.workers = a.workers + b.workers
+        return s
+    }
+
+    /// Every field divided by `n`.
+    public func scaled(by n: Double) -> StepMetrics {
+        var s = self
+        s.seconds /= n; s.computeSeconds /= n; s.communicationSeconds /= n; s.updateSeconds /= n; s.serializationSeconds /= n
+        s.bytesSent /= n; s.bytesReceived /= n; s.workers /= n
+        return s
+    }
 }

@@ -34,6 +34,8 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var samplesPerSecond: Double
     /// Whether this epoch's validation loss is the best so far.
     public var isBest: Bool
+    /// Distributed runs: the mean step's time split and bytes on the wire.
+    public var cluster: StepMetrics?
 }
 
 /// Progress inside an epoch, for progress bars.
@@ -44,6 +46,8 @@ public struct StepProgress: Sendable {
     public var loss: Double
     public var samplesPerSecond: Double
     public var elapsed: Double
+    /// Distributed runs: the last step's time split and traffic.
+    public var cluster: StepMetrics?
 }
 
 /// Receives progress and epoch results (logging, metrics files, checkpoints).
@@ -115,6 +119,7 @@ public final class TrainingRun {
         let steps = (order.count + b - 1) / b
         let start = Date()
         var sums = LossSums()
+        var cluster: StepMetrics?
         let x = batch.reserve(b * config.inputSize)
         try order.withUnsafeBufferPointer { all in
             for s in 0..<steps {
@@ -122,8 +127,11 @@ public final class TrainingRun {
                 train.fill(indices: rows, epoch: e, into: x)
                 sums = sums + (try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta))
                 let elapsed = Date().timeIntervalSince(start)
+                let metrics = trainer.engine.stepMetrics
+                if let m = metrics { cluster = cluster.map { $0 + m } ?? m }
                 observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: sums.loss / Double(sums.count),
-                                                    samplesPerSecond: Double(sums.count) / Swift.max(elapsed, 1e-9), elapsed: elapsed))
+                                                    samplesPerSecond: Double(sums.count) / Swift.max(elapsed, 1e-9), elapsed: elapsed,
+                                                    cluster: metrics))
             }
         }
         let seconds = Date().timeIntervalSince(start)
@@ -137,7 +145,8 @@ public final class TrainingRun {
         }
         if e > options.warmupEpochs { epochsWithoutImprovement = improved ? 0 : epochsWithoutImprovement + 1 }
         let record = EpochRecord(epoch: e, beta: beta, train: LossSummary(sums), validation: val, seconds: seconds,
-                                 samplesPerSecond: Double(sums.count) / Swift.max(seconds, 1e-9), isBest: improved)
+                                 samplesPerSecond: Double(sums.count) / Swift.max(seconds, 1e-9), isBest: improved,
+                                 cluster: cluster?.scaled(by: Double(steps)))
         history.append(record)
         try observer?.epochFinished(record, run: self)
         return record

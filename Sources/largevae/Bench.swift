@@ -31,6 +31,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Pseudo-inputs per prior unit.")
     var priorUnit = 250
 
+    @Option(help: "Comma-separated worker counts: measure distributed steps with N local worker processes (1 BLAS thread each) and a coordinator in this process, instead of threads. With --pytorch-baseline, PyTorch DDP (gloo, 2 processes × 1 thread) is the baseline.")
+    var workers: String?
+
+    @OptionGroup var cluster: ClusterFlags
+
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false
 
@@ -80,6 +85,7 @@ struct Bench: ParsableCommand {
         }
         BLAS.threads = 1
         let plan = StepPlan(batchSize: batchSize, dataUnitSize: dataUnit, priorUnitSize: priorUnit)
+        if let w = workers { return try runCluster(plan: plan, workerCounts: try parsedCounts(w)) }
         let threadCounts = try parsedThreads()
         if !json {
             print("roofline: sgemm [100×784]·[784×600] on single-threaded BLAS per thread, timed between the model's runs")
@@ -105,12 +111,51 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// The PyTorch script's median samples/s for one model and thread count.
-    func pytorch(script: String, model: String, threads: Int) throws -> Double {
+    func parsedCounts(_ text: String) throws -> [Int] {
+        try text.split(separator: ",").map {
+            guard let n = Int($0), n >= 1, n <= 64 else { throw ValidationError("'\($0)' is not a worker count (1–64).") }
+            return n
+        }
+    }
+
+    /// Distributed throughput for each model and worker count, beside PyTorch DDP if asked.
+    func runCluster(plan: StepPlan, workerCounts: [Int]) throws {
+        if !json {
+            print("distributed: N local worker processes × 1 BLAS thread, coordinator in this process, wire \(cluster.wirePrecision); medians of \(runs) runs × \(steps) steps")
+            print("model            workers  samples/s   step ms  compute  comm  update ms  overhead  MB out/in   vs 1 worker" + (pytorchBaseline == nil ? "" : "   vs DDP"))
+        }
+        for (a, p) in try parsedModels() {
+            let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
+            let results = try ClusterBench.measure(config: config, plan: plan, workerCounts: workerCounts, runs: runs, steps: steps,
+                                                   flags: cluster)
+            let ddp = try pytorchBaseline.map { try pytorch(script: $0, model: "\(a)/\(p)", threads: 2, ddp: true) }
+            let one = results.first { $0.workers == 1 }?.samples_per_second
+            for r in results {
+                if json {
+                    print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+                    continue
+                }
+                var line = String(format: "%-16@ %7d  %9.0f  %8.2f  %7.1f %5.1f %7.1f  %7.1f%%  %5.1f/%-5.1f", "\(a)/\(p)" as NSString, r.workers,
+                                  r.samples_per_second, r.step_ms, r.compute_ms, r.communication_ms, r.update_ms,
+                                  100 * r.coordinator_overhead, r.megabytes_sent_per_step, r.megabytes_received_per_step)
+                line += one.map { String(format: "  %8.2f×", r.samples_per_second / $0) } ?? ""
+                if let ddp { line += String(format: "  %7.2f×", r.samples_per_second / ddp) }
+                print(line)
+            }
+            if let ddp {
+                if json { print("{\"impl\": \"pytorch-ddp\", \"model\": \"\(a)\", \"prior\": \"\(p)\", \"workers\": 2, \"samples_per_second\": \(ddp)}") }
+                else { print(String(format: "%-16@ %7d  %9.0f  (PyTorch DDP, gloo, 2 processes × 1 thread)", "\(a)/\(p)" as NSString, 2, ddp)) }
+            }
+            fflush(stdout)
+        }
+    }
+
+    /// The PyTorch script's median samples/s for one model and thread count (or DDP on 2 processes).
+    func pytorch(script: String, model: String, threads: Int, ddp: Bool = false) throws -> Double {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script, "--json", "--models", model, "--threads", String(threads),
-                             "--runs", String(runs), "--steps", String(steps)]
+                             "--runs", String(runs), "--steps", String(steps)] + (ddp ? ["--ddp"] : [])
         let out = Pipe()
         process.standardOutput = out
         try process.run()

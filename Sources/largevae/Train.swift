@@ -26,20 +26,30 @@ struct Train: ParsableCommand {
     var resume: String?
     @OptionGroup var model: ModelOptions
     @OptionGroup var training: TrainingFlags
+    @Option(help: "Compute each step's units on N local worker processes (a coordinator in this process); the weights are the same bits as with --threads.")
+    var workers: Int?
+    @OptionGroup var cluster: ClusterFlags
 
     enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
 
     func validate() throws {
+        if let n = workers, n < 1 || n > 256 { throw ValidationError("--workers must be between 1 and 256.") }
         if resume != nil && (config != nil || dataset != nil) {
             throw ValidationError("--resume continues a run with its own config.json; drop --config and --dataset.")
         }
     }
 
     func run() throws {
-        try reportingErrors(train)
+        try reportingErrors {
+            guard let n = workers else { return try train(cluster: nil) }
+            let session = try ClusterSession(options: cluster.options(bind: "tcp://127.0.0.1:*", minimumWorkers: n))
+            session.localWorkers = n
+            try train(cluster: session)
+        }
     }
 
-    func train() throws {
+    /// Trains in this process, or as the coordinator of `cluster`'s workers.
+    func train(cluster: ClusterSession?) throws {
         let (runConfig, directory) = try resume.map(resumedConfig) ?? (try freshConfig(), runDirectoryURL())
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try writeConfig(runConfig, to: directory)
@@ -49,7 +59,10 @@ struct Train: ParsableCommand {
         try check(runConfig, against: data)
         let splits = Splits(data, dynamicBinarization: runConfig.training.dynamicBinarization, seed: runConfig.training.seed)
         let run = try TrainingRun(config: runConfig.model, options: runConfig.training, train: splits.train,
-                              validation: splits.validation, pseudoInputImages: pseudoInputs(runConfig, splits))
+                              validation: splits.validation, pseudoInputImages: pseudoInputs(runConfig, splits),
+                                  engine: cluster?.factory())
+        defer { cluster?.finish() }
+        try cluster?.start()
         if resume != nil { try restore(run, from: directory) }
         let recorder = try RunRecorder(directory: directory, imageHeight: data.height, imageWidth: data.width,
                                        showcase: splits.validation.firstImages(16))

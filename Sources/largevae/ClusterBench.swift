@@ -1,0 +1,89 @@
+import Foundation
+import Tensor
+import VAE
+import Training
+import Cluster
+
+/// `largevae bench --workers 1,2`: training throughput with N local worker processes (one BLAS
+/// thread each) and a coordinator in this process, the worker counts' runs interleaved.
+///
+/// ```
+/// samples/s   = B / median(step time)
+/// overhead    = (reduce + Adam + serialisation at the coordinator) / step time
+/// ```
+enum ClusterBench {
+    struct Result: Codable {
+        var model: String
+        var prior: String
+        var workers: Int
+        var samples_per_second: Double
+        var step_ms: Double
+        var compute_ms: Double
+        var communication_ms: Double
+        var update_ms: Double
+        var coordinator_overhead: Double
+        var megabytes_sent_per_step: Double
+        var megabytes_received_per_step: Double
+        var wire_precision: String
+    }
+
+    /// A trainer whose engine is `workers` local worker processes.
+    final class Setup {
+        let session: ClusterSession
+        let trainer: Trainer<Float>
+        let workers: Int
+        var step = 0
+        var times: [Double] = []
+        var metrics: [StepMetrics] = []
+
+        init(config: ModelConfig, plan: StepPlan, workers: Int, flags: ClusterFlags) throws {
+            session = try ClusterSession(options: flags.options(bind: "tcp://127.0.0.1:*", minimumWorkers: workers))
+            session.localWorkers = workers
+            trainer = try Trainer<Float>(config: config, plan: plan, threads: 1, engine: session.factory())
+            self.workers = workers
+            try session.start()
+        }
+
+        func steps(_ n: Int, x: UnsafePointer<Float>, batch b: Int, record: Bool) throws {
+            var seconds = 0.0
+            for _ in 0..<n {
+                let indices = Array((step * b)..<((step + 1) * b))
+                let start = DispatchTime.now().uptimeNanoseconds
+                try trainer.step(x: x, sampleIndices: indices, epoch: 0, beta: 1)
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if record, let m = trainer.engine.stepMetrics { metrics.append(m) }
+                step += 1
+            }
+            if record { times.append(seconds / Double(n)) }
+        }
+    }
+
+    static func measure(config: ModelConfig, plan: StepPlan, workerCounts: [Int], runs: Int, steps: Int,
+                        flags: ClusterFlags) throws -> [Result] {
+        let b = plan.batchSize, d = config.inputSize
+        var state: UInt64 = 0x2545F4914F6CDD1D
+        let x = (0..<(b * d)).map { _ -> Float in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return state % 10 < 3 ? 1 : 0
+        }
+        let setups = try workerCounts.map { try Setup(config: config, plan: plan, workers: $0, flags: flags) }
+        defer { setups.forEach { $0.session.finish() } }
+        try x.withUnsafeBufferPointer { xp in
+            for s in setups { try s.steps(3, x: xp.baseAddress!, batch: b, record: false) }
+            for _ in 0..<runs {    // interleaved, so every worker count sees the same machine
+                for s in setups { try s.steps(steps, x: xp.baseAddress!, batch: b, record: true) }
+            }
+        }
+        return setups.map { s in
+            let t = Benchmark.median(s.times)
+            let n = Double(s.metrics.count)
+            let mean = s.metrics.reduce(StepMetrics(), +).scaled(by: n)
+            return Result(model: config.architecture.rawValue, prior: config.prior.rawValue, workers: s.workers,
+                          samples_per_second: Double(b) / t, step_ms: 1e3 * t, compute_ms: 1e3 * mean.computeSeconds,
+                          communication_ms: 1e3 * mean.communicationSeconds, update_ms: 1e3 * mean.updateSeconds,
+                          coordinator_overhead: (mean.updateSeconds + mean.serializationSeconds) / mean.seconds,
+                          megabytes_sent_per_step: mean.bytesSent / 1e6, megabytes_received_per_step: mean.bytesReceived / 1e6,
+                          wire_precision: flags.wirePrecision.rawValue)
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Tensor
+import VAE
+import Training
+import Cluster
+import Transport
+
+/// Flags shared by every command that coordinates workers.
+struct ClusterFlags: ParsableArguments {
+    @Option(name: .customLong("wire-precision"), help: "How parameters and gradients travel: fp32 (bit-identical to a single process) or bf16 (half the bytes; the reduction stays in fp64).")
+    var wirePrecision: WirePrecision = .fp32
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval between coordinator and idle workers, in milliseconds.")
+    var heartbeatMilliseconds = 500
+    @Option(name: .customLong("worker-timeout"), help: "Seconds of silence after which a worker is lost and its units are reissued.")
+    var workerTimeout = 20.0
+    @Option(name: .customLong("unit-deadline"), help: "Seconds after which an unfinished unit is also issued to another worker (the first result wins).")
+    var unitDeadline = 60.0
+
+    func validate() throws {
+        guard heartbeatMilliseconds >= 10 && heartbeatMilliseconds <= 60_000 else {
+            throw ValidationError("--heartbeat-ms must be between 10 and 60000.")
+        }
+        guard workerTimeout.isFinite && workerTimeout * 1000 > Double(2 * heartbeatMilliseconds) else {
+            throw ValidationError("--worker-timeout must be longer than two heartbeats (\(2 * heartbeatMilliseconds) ms).")
+        }
+        guard unitDeadline.isFinite && unitDeadline > 0 else { throw ValidationError("--unit-deadline must be a positive number of seconds.") }
+    }
+
+    func options(bind: String, minimumWorkers: Int) -> CoordinatorOptions {
+        var o = CoordinatorOptions(bind: bind)
+        o.precision = wirePrecision
+        o.heartbeat = .milliseconds(heartbeatMilliseconds)
+        o.workerTimeout = .milliseconds(Int(workerTimeout * 1000))
+        o.unitDeadline = .milliseconds(Int(unitDeadline * 1000))
+        o.minimumWorkers = minimumWorkers
+        return o
+    }
+}
+
+extension WirePrecision: ExpressibleByArgument {}
+
+/// The coordinator of a training run, and the local worker processes it may have started.
+final class ClusterSession {
+    let context: ZMQContext
+    let options: CoordinatorOptions
+    var engine: ClusterEngine?
+    var children: [Process] = []
+
+    init(options: CoordinatorOptions) throws {
+        context = try ZMQContext()
+        self.options = options
+    }
+
+    /// The engine factory for `TrainingRun`: binds the coordinator's socket.
+    func factory() -> Trainer<Float>.EngineFactory {
+        { [self] model, plan in
+            let e = try ClusterEngine(model: model, plan: plan, options: options, context: context,
+                                      logger: Logger(label: "coordinator"))
+            engine = e
+            Console.logger.info("coordinator listening on \(e.coordinator.endpoint) (run \(String(options.runID, radix: 16)), wire \(options.precision))")
+            return e
+        }
+    }
+
+    /// Starts `count` `largevae worker` processes on this machine, one BLAS thread each.
+    func startLocalWorkers(_ count: Int) throws {
+        guard let engine else { return }
+        let executable = try selfExecutable()
+        for i in 0..<count {
+            let p = Process()
+            p.executableURL = executable
+            p.arguments = ["worker", "--connect", engine.coordinator.endpoint, "--name", "local-\(i)", "--connect-timeout", "15"]
+            var env = ProcessInfo.processInfo.environment
+            env["OPENBLAS_NUM_THREADS"] = "1"
+            p.environment = env
+            try p.run()
+            children.append(p)
+        }
+    }
+
+    /// Local worker processes to start (`train --workers N`).
+    var localWorkers = 0
+
+    /// Starts the local workers, if any, and waits for the minimum number to join.
+    func start() throws {
+        try startLocalWorkers(localWorkers)
+        try engine?.coordinator.waitForWorkers(options.minimumWorkers)
+    }
+
+    /// Says bye to the workers and reaps local children (killing any that do not exit).
+    func finish() {
+        engine?.coordinator.finish()
+        let deadline = Date().addingTimeInterval(10)
+        for p in children {
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { p.terminate() }
+        }
+        children.removeAll()
+    }
+
+    deinit {
+        for p in children where p.isRunning { p.terminate() }
+    }
+}
+
+/// This executable's path, for starting worker processes.
+func selfExecutable() throws -> URL {
+    if let path = Bundle.main.executablePath { return URL(fileURLWithPath: path) }
+    return URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+}
+
+/// `largevae coordinator`: a training run whose units are computed by workers that connect.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Train with workers that connect over ZeroMQ (same options as train).",
+        discussion: "Binds a ROUTER socket, waits for --min-workers workers, then trains exactly as `largevae train` would, with every step's units computed by the workers: the weights are bit-identical to a single-process run with --wire-precision fp32, whatever the number of workers. Workers may join and leave at any step.\n\nExample:\n  largevae coordinator --bind tcp://0.0.0.0:5555 --dataset mnist --min-workers 4\n  largevae worker --connect tcp://HOST:5555        # on each worker machine")
+
+    @Option(help: "Endpoint to bind: tcp://0.0.0.0:5555, tcp://127.0.0.1:* or ipc:///path.")
+    var bind: String
+    @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
+    var minWorkers = 1
+    @OptionGroup var job: Train
+
+    func validate() throws {
+        guard minWorkers >= 1 && minWorkers <= 4096 else { throw ValidationError("--min-workers must be between 1 and 4096.") }
+        guard bind.hasPrefix("tcp://") || bind.hasPrefix("ipc://") else {
+            throw ValidationError("--bind takes tcp://HOST:PORT or ipc:///PATH, not '\(bind)'.")
+        }
+        if job.workers != nil { throw ValidationError("--workers starts local workers from `largevae train`; the coordinator waits for workers that connect.") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let session = try ClusterSession(options: job.cluster.options(bind: bind, minimumWorkers: minWorkers))
+            try job.train(cluster: session)
+        }
+    }
+}
+
+/// `largevae worker`: computes units for a coordinator until it says the run is over.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Compute gradients for a coordinator (no dataset needed).",
+        discussion: "Example: OPENBLAS_NUM_THREADS=1 largevae worker --connect tcp://10.0.0.1:5555")
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.1:5555.")
+    var connect: String
+    @Option(help: "This worker's name in logs and status (default: HOST-PID).")
+    var name: String?
+    @Option(help: "Join only a run of this model, ARCH/PRIOR (e.g. vae/vampprior).")
+    var model: String?
+    @Option(name: .customLong("blas-threads"), help: "BLAS threads per GEMM. 1 keeps results bit-identical; start more workers to use more cores.")
+    var blasThreads = 1
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for a coordinator to answer.")
+    var connectTimeout = 120.0
+
+    func validate() throws {
+        guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") else {
+            throw ValidationError("--connect takes tcp://HOST:PORT or ipc:///PATH, not '\(connect)'.")
+        }
+        guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
+        guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
+        if let m = model {
+            let parts = m.split(separator: "/").map(String.init)
+            guard parts.count == 2, Architecture(rawValue: parts[0]) != nil, PriorKind(rawValue: parts[1]) != nil else {
+                throw ValidationError("--model takes ARCH/PRIOR with ARCH in vae, hvae and PRIOR in standard, vampprior, mog; not '\(m)'.")
+            }
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var options = WorkerOptions(endpoint: connect, name: name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")
+            options.model = model
+            options.blasThreads = blasThreads
+            options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
+            let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
+            _ = Console.logger
+            try worker.run()
+        }
+    }
+}
+
+/// `largevae status`: asks a coordinator for its workers' state.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print a coordinator's workers: units done and in flight, last heartbeat, throughput.",
+        discussion: "Example: largevae status --connect tcp://10.0.0.1:5555")
+
+    @Option(help: "The coordinator's endpoint.")
+    var connect: String
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout = 5.0
+    @Flag(help: "Print the coordinator's JSON answer.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let socket = try ZMQSocket(context: try ZMQContext(), kind: .dealer)
+            try socket.connect(connect)
+            let status = try ClusterStatusClient.query(socket, timeout: .milliseconds(Int(timeout * 1000)))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                return
+            }
+            print("run \(status.runID), step round \(status.round), \(status.workers.count) worker(s)")
+            print(String(format: "%-24@ %8@ %10@ %9@ %12@ %10@ %10@ %10@", "worker", "pid", "units", "in flight", "heartbeat", "units/s", "sent MB", "recv MB"))
+            for w in status.workers {
+                print(String(format: "%-24@ %8d %10d %9d %10.1f s %10.1f %10.1f %10.1f", w.name, w.pid, w.unitsDone, w.unitsInFlight,
+                             w.secondsSinceHeartbeat, w.unitsPerSecond, Double(w.bytesSent) / 1e6, Double(w.bytesReceived) / 1e6))
+            }
+        }
+    }
+}
