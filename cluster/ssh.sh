@@ -69,7 +69,7 @@ cleanup() {
     local h
     # shellcheck disable=SC2016
     for h in $(printf '%s\n' "${hosts[@]}" | sort -u); do
-        "${ssh[@]}" "$h" "for p in /tmp/$runid-*.pid; do [ -f \"\$p\" ] && kill \"\$(cat \"\$p\")\" 2>/dev/null; rm -f \"\$p\"; done; true" </dev/null &
+        : "${ssh[@]}" "$h" "for p in /tmp/$runid-*.pid; do [ -f \"\$p\" ] && kill \"\$(cat \"\$p\")\" 2>/dev/null; rm -f \"\$p\"; done; true" </dev/null &
     done
     wait
     stop_all ${pids[@]+"${pids[@]}"}

@@ -124,7 +124,11 @@ public final class Coordinator {
     public var workerNames: [String] { workers.values.sorted { $0.joined < $1.joined }.map(\.hello.name) }
 
     /// Makes the next round's `step` id; older results are dropped from now on.
+    let trace = ProcessInfo.processInfo.environment["LVTRACE"] != nil
+    var traceStart = ContinuousClock.now
     func beginRound() -> UInt64 {
+        traceStart = .now
+        if trace { print("TRACE round \(roundID + 1)") }
         roundID += 1
         units.removeAll()
         statistics = RoundStatistics()
@@ -247,6 +251,7 @@ public final class Coordinator {
         }
         guard unit.results[part] == nil else { return }   // the first result wins
         unit.results[part] = message
+        if trace { print("TRACE \((ContinuousClock.now - traceStart).seconds * 1000) result unit \(header.unitID) \(unit.kind) part \(part) from \(worker.hello.name) compute \(result.seconds * 1000)") }
         if part == 0 {
             unit.computedBy = worker.key
             worker.computeSeconds += result.seconds
@@ -311,6 +316,7 @@ public final class Coordinator {
             lose(worker, "sending failed: \(error.localizedDescription)")
             return
         }
+        if trace { print("TRACE \((ContinuousClock.now - traceStart).seconds * 1000) sent unit \(unit.header.unitID) \(unit.kind) to \(worker.hello.name)") }
         worker.credits -= 1
         worker.inFlight += 1
         worker.lastSent = .now

@@ -66,13 +66,18 @@ public final class ZMQContext: @unchecked Sendable {
     /// The raw `void *` returned by `zmq_ctx_new`.
     let handle: UnsafeMutableRawPointer
 
-    /// Creates a context with libzmq's default single I/O thread.
-    public init() throws {
+    /// Creates a context with `ioThreads` libzmq I/O threads (a coordinator with several
+    /// workers streams to them in parallel with 2 or more).
+    public init(ioThreads: Int32 = 1) throws {
         guard let handle = zmq_ctx_new() else {
             let (code, message) = ZMQError.lastError()
             throw ZMQError.socket(errno: code, message: message)
         }
         self.handle = handle
+        if ioThreads != 1 && zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads) != 0 {
+            let (code, message) = ZMQError.lastError()
+            throw ZMQError.socket(errno: code, message: message)
+        }
     }
 
     deinit {

@@ -49,7 +49,7 @@ final class ClusterSession {
     var children: [Process] = []
 
     init(options: CoordinatorOptions) throws {
-        context = try ZMQContext()
+        context = try ZMQContext(ioThreads: Int32(ProcessInfo.processInfo.environment["LVIO"].flatMap { Int32($0) } ?? 1))
         self.options = options
     }
 

@@ -19,13 +19,19 @@ final class CLITests: XCTestCase {
 
     override class func setUp() {
         super.setUp()
+        makeFixtures()
+    }
+
+    /// The random Frey Faces file, written once per process.
+    static func makeFixtures() {
         let frey = dataDirectory.appendingPathComponent("frey")
         try? FileManager.default.createDirectory(at: frey, withIntermediateDirectories: true)
         var bytes: [UInt8] = [0, 0, 8, 3]
         for d in [1965, 28, 20] { bytes += [0, 0, UInt8(d >> 8), UInt8(d & 255)] }
         var rng = FixtureRandom(seed: 1)
         for i in 0..<(1965 * 560) { bytes.append(UInt8(truncatingIfNeeded: 40 + (i % 20) * 8 + Int(rng.uniform(0, 40)))) }
-        try? Data(bytes).write(to: frey.appendingPathComponent("frey-faces-idx3-ubyte"))
+        let file = frey.appendingPathComponent("frey-faces-idx3-ubyte")
+        if !FileManager.default.fileExists(atPath: file.path) { try? Data(bytes).write(to: file) }
     }
 
     override class func tearDown() {
@@ -226,7 +232,7 @@ final class CLITests: XCTestCase {
     }
 
     func testHelp_EverySubcommand() throws {
-        for command in ["train", "evaluate", "sample", "reconstruct", "data", "bench"] {
+        for command in ["train", "coordinator", "worker", "status", "evaluate", "sample", "reconstruct", "data", "bench"] {
             let r = try largevae([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("USAGE"), command)

@@ -15,4 +15,4 @@ host=$1
 shift
 [ -z "${FAKE_SSH_LOG:-}" ] || printf '%s %s\n' "$host" "$*" >>"$FAKE_SSH_LOG"
 cd "$HOME" || exit 255
-exec setsid --wait sh -c "$*"
+exec setsid --fork --wait sh -c "$*"

@@ -1,0 +1,179 @@
+import XCTest
+import Foundation
+import Artifacts
+import Transport
+
+/// A `largevae` process whose output is collected as it runs, so a test can wait for a line.
+final class Spawned: @unchecked Sendable {
+    // @unchecked: `text` is only touched under `lock`, from the pipe's handler and the test thread.
+    let process = Process()
+    private let lock = NSLock()
+    private var text = ""
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = CLITests.executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["LARGEVAE_DATA"] = CLITests.dataDirectory.path
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock(); self.text += String(decoding: data, as: UTF8.self); self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var output: String { lock.lock(); defer { lock.unlock() }; return text }
+
+    /// Waits until the output contains `needle` (true) or `seconds` pass (false).
+    func waitFor(_ needle: String, seconds: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if output.contains(needle) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Waits for exit (killing the process after `seconds`) and returns its status.
+    @discardableResult
+    func finish(seconds: Double = 120) -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        usleep(50_000)   // let the pipe handler take the last output
+        return process.terminationStatus
+    }
+}
+
+/// Distributed training with real `largevae coordinator` / `worker` processes over tcp.
+final class ClusterProcessTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        CLITests.makeFixtures()
+    }
+
+    struct Outcome { let status: Int32; let stdout: String; let stderr: String }
+
+    /// Runs `largevae` to completion.
+    func largevae(_ arguments: [String]) throws -> Outcome {
+        let p = try Spawned(arguments)
+        let status = p.finish(seconds: 300)
+        return Outcome(status: status, stdout: p.output, stderr: p.output)
+    }
+
+    func runDirectory(_ name: String) -> URL { CLITests.work.appendingPathComponent("cluster-\(name)") }
+
+    /// Small VampPrior runs with several units per phase: batch 40 in data units of 10, K = 12 in
+    /// prior units of 4.
+    func args(_ model: String, prior: String = "vampprior") -> [String] {
+        ["--dataset", "frey", "--model", model, "--prior", prior, "--hidden", "24", "--latent", "4", "--components", "12",
+         "--warmup", "1", "--epochs", "2", "--train-limit", "200", "--batch-size", "40", "--data-unit", "10",
+         "--prior-unit", "4", "--importance-samples", "20", "--test-limit", "16"]
+    }
+
+    func tensors(_ dir: URL, _ file: String = "last.safetensors") throws -> [String: SafeTensor] {
+        try SafeTensors.read(from: dir.appendingPathComponent(file)).tensors
+    }
+
+    func freePort() -> Int { Int.random(in: 20_000..<60_000) }
+
+    /// The same bits — parameters and Adam moments — with 1 in-process worker and with 1–4
+    /// worker processes, for both VampPrior models.
+    func testWorkerProcesses_BitIdenticalToOneProcess() throws {
+        for model in ["vae", "hvae"] {
+            let local = runDirectory("local-\(model)")
+            let r = try largevae(["train"] + args(model) + ["--threads", "1", "--run-dir", local.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let reference = try tensors(local)
+            for n in 1...4 {
+                let dir = runDirectory("workers-\(model)-\(n)")
+                let r = try largevae(["train"] + args(model) + ["--workers", String(n), "--run-dir", dir.path])
+                XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+                XCTAssertEqual(try tensors(dir), reference, "\(model)/vampprior with \(n) worker processes")
+                XCTAssertEqual(try tensors(dir, "best.safetensors"), try tensors(local, "best.safetensors"))
+                let test = try String(contentsOf: dir.appendingPathComponent("test.json"), encoding: .utf8)
+                XCTAssertEqual(test, try String(contentsOf: local.appendingPathComponent("test.json"), encoding: .utf8),
+                               "sharded test log-likelihood with \(n) workers")
+                let metrics = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+                XCTAssertTrue(metrics.contains("\"bytesSent\""), "per-step bytes in the metrics")
+            }
+        }
+    }
+
+    /// Workers that join after training has begun take units from the next step on; a worker
+    /// for another model, and a client speaking another protocol version, are refused while
+    /// the run goes on; `largevae status` lists the workers. The result is unchanged.
+    func testJoinPartwayRefusalsAndStatus_ResultUnchanged() throws {
+        let reference = runDirectory("join-reference")
+        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+
+        let port = freePort(), endpoint = "tcp://127.0.0.1:\(port)"
+        let dir = runDirectory("join")
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "1"] + args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        XCTAssertTrue(coordinator.waitFor("listening on"), coordinator.output)
+        let first = try Spawned(["worker", "--connect", endpoint, "--name", "first"])
+        XCTAssertTrue(coordinator.waitFor("epoch 1 "), coordinator.output)
+
+        let wrongModel = try Spawned(["worker", "--connect", endpoint, "--model", "hvae/standard", "--name", "wrong"])
+        XCTAssertNotEqual(wrongModel.finish(seconds: 30), 0)
+        XCTAssertTrue(wrongModel.output.contains("refused") && wrongModel.output.contains("vae/vampprior"), wrongModel.output)
+
+        let refusal = try foreignVersionHello(endpoint)
+        XCTAssertTrue(refusal.contains("Protocol version 2"), refusal)
+
+        let late = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "late-\($0)"]) }
+        XCTAssertTrue(coordinator.waitFor("late-1 (pid"), coordinator.output)
+        let status = try largevae(["status", "--connect", endpoint])
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("first") && status.stdout.contains("late-0"), status.stdout)
+
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        let log = coordinator.output
+        if let joined = log.range(of: "late-1 (pid"), let end = log.range(of: "evaluating the best model") {
+            XCTAssertLessThan(joined.lowerBound, end.lowerBound, "the late workers joined during training")
+        }
+        for w in [first] + late { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertTrue(late.contains { $0.output.contains("units computed") && !$0.output.contains("; 0 units computed") },
+                      "a late worker computed units")
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
+    /// Sends a hello with protocol version 2 from a raw dealer and returns the refusal's text.
+    func foreignVersionHello(_ endpoint: String) throws -> String {
+        let socket = try ZMQSocket(context: try ZMQContext(), kind: .dealer)
+        try socket.connect(endpoint)
+        var header = WireHeader(type: .hello, runID: 0, step: 0).encoded()
+        header[4] = 2   // version 2, header CRC recomputed so only the version is wrong
+        let crc = CRC32CReference.checksum(Array(header[0..<52]))
+        for i in 0..<4 { header[52 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        try socket.send([.bytes(header), .bytes([])])
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            guard let frames = try socket.receive(timeout: .seconds(1)), frames.count == 2,
+                  let h = try? WireHeader.decode(frames[0].bytes), h.type == .refuse else { continue }
+            return String(decoding: frames[1].bytes, as: UTF8.self)
+        }
+        return "(no refusal)"
+    }
+}
+
+/// The bit-at-a-time CRC-32C, so this test depends on nothing but the wire layout.
+enum CRC32CReference {
+    static func checksum(_ data: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        }
+        return ~crc
+    }
+}
