@@ -10,8 +10,8 @@ final class Spawned: @unchecked Sendable {
     private let lock = NSLock()
     private var text = ""
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = CLITests.executable
+    init(_ arguments: [String], executable: URL = CLITests.executable, environment: [String: String] = [:]) throws {
+        process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["LARGEVAE_DATA"] = CLITests.dataDirectory.path
@@ -144,6 +144,33 @@ final class ClusterProcessTests: XCTestCase {
         for w in [first] + late { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
         XCTAssertTrue(late.contains { $0.output.contains("units computed") && !$0.output.contains("; 0 units computed") },
                       "a late worker computed units")
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
+    /// Coordinator and two workers each in their own network namespace, joined by veth pairs
+    /// with their own addresses (Tests/cluster/netns.sh): the same bits as one process.
+    func testAcrossNetworkNamespaces_BitIdentical() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("cluster/netns.sh").path
+        let bash = URL(fileURLWithPath: "/bin/bash")
+        let check = try Spawned([script, "check"], executable: bash)
+        if check.finish(seconds: 30) != 0 {
+            throw XCTSkip("network namespaces unavailable: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        XCTAssertEqual(try Spawned([script, "up", "2"], executable: bash).finish(seconds: 30), 0)
+        defer { _ = try? Spawned([script, "down"], executable: bash).finish(seconds: 30) }
+        let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }!
+        let inNamespace = { (ns: String, args: [String]) in
+            try Spawned(["netns", "exec", ns, CLITests.executable.path] + args, executable: URL(fileURLWithPath: ip))
+        }
+        let reference = runDirectory("netns-reference"), dir = runDirectory("netns")
+        XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let coordinator = try inNamespace("lv-coord", ["coordinator", "--bind", "tcp://0.0.0.0:5555", "--min-workers", "2"]
+                                          + args("hvae") + ["--run-dir", dir.path])
+        let workers = try (1...2).map { try inNamespace("lv-w\($0)", ["worker", "--connect", "tcp://10.77.\($0).1:5555", "--name", "ns-\($0)"]) }
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertTrue(coordinator.output.contains("ns-1") && coordinator.output.contains("ns-2"), coordinator.output)
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 
