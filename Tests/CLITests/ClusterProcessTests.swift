@@ -167,7 +167,7 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", reference.path]).status, 0)
         let coordinator = try inNamespace("lv-coord", ["coordinator", "--bind", "tcp://0.0.0.0:5555", "--min-workers", "2"]
                                           + args("hvae") + ["--run-dir", dir.path])
-        let workers = try (1...2).map { try inNamespace("lv-w\($0)", ["worker", "--connect", "tcp://10.77.\($0).1:5555", "--name", "ns-\($0)"]) }
+        let workers = try (1...2).map { try inNamespace("lv-w\($0)", ["worker", "--connect", "tcp://10.77.0.1:5555", "--name", "ns-\($0)"]) }
         XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
         for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
         XCTAssertTrue(coordinator.output.contains("ns-1") && coordinator.output.contains("ns-2"), coordinator.output)

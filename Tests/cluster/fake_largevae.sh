@@ -63,7 +63,7 @@ coordinator)
     # In the background, so that SIGTERM/SIGINT end the "training" at once (the traps run).
     sleep "${FAKE_LARGEVAE_TRAIN_SECONDS:-1}" &
     sleeper=$!
-    wait "$sleeper" || echo "fake: training sleep ended with $?" >&2
+    wait "$sleeper"
     sleeper=""
     touch "$dir/bye"
     # Like the real one, say bye and give the workers a moment to hear it before leaving.

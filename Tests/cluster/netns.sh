@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Network namespaces as separate "machines" for the cluster tests, in a star around the
-# coordinator's namespace (no bridge module needed):
+# Network namespaces as separate "machines" for the cluster tests and the scaling bench. The
+# coordinator has one link, to a routing "switch" namespace that every worker hangs off, so a
+# bandwidth cap on that link is a cap on the coordinator's NIC:
 #
-#   lv-coord  10.77.I.1/30 ── veth ── 10.77.I.2/30  lv-wI      (I = 1..N)
+#   lv-coord 10.77.0.1 ──(capped)── 10.77.0.2 lv-switch 10.77.I.1 ── 10.77.I.2 lv-wI   (I = 1..N)
 #
-# Usage: netns.sh up N [RATE]   create lv-coord and lv-w1..lv-wN; with RATE (e.g. 1gbit), cap
-#                               every link with tc tbf on both ends
+# Workers connect to tcp://10.77.0.1:PORT.
+#
+# Usage: netns.sh up N [RATE]   create the namespaces; with RATE (e.g. 1gbit) cap the
+#                               coordinator's link in both directions with tc tbf
 #        netns.sh down          remove every lv-* namespace (their veths go with them)
 #        netns.sh check         exit 0 if namespaces can be made here, else print why and exit 77
 set -euo pipefail
@@ -21,23 +24,30 @@ down() {
     for ns in $(ip netns list 2>/dev/null | awk '/^lv-/{print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
 }
 
+link() {   # link NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B
+    ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
+    ip -n "$1" addr add "$3" dev "$2"
+    ip -n "$4" addr add "$6" dev "$5"
+    ip -n "$1" link set "$2" up
+    ip -n "$4" link set "$5" up
+}
+
 up() {
     local n=$1 rate=${2:-}
     down
-    ip netns add lv-coord
-    ip -n lv-coord link set lo up
+    for ns in lv-coord lv-switch; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+    ip netns exec lv-switch sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+    link lv-coord lvc0 10.77.0.1/30 lv-switch lvs0 10.77.0.2/30
+    ip -n lv-coord route add default via 10.77.0.2
+    if [ -n "$rate" ]; then
+        ip netns exec lv-coord tc qdisc add dev lvc0 root tbf rate "$rate" burst 256kb latency 100ms
+        ip netns exec lv-switch tc qdisc add dev lvs0 root tbf rate "$rate" burst 256kb latency 100ms
+    fi
     for i in $(seq 1 "$n"); do
         ip netns add "lv-w$i"
         ip -n "lv-w$i" link set lo up
-        ip link add "lvc$i" netns lv-coord type veth peer name "lvw$i" netns "lv-w$i"
-        ip -n lv-coord addr add "10.77.$i.1/30" dev "lvc$i"
-        ip -n "lv-w$i" addr add "10.77.$i.2/30" dev "lvw$i"
-        ip -n lv-coord link set "lvc$i" up
-        ip -n "lv-w$i" link set "lvw$i" up
-        if [ -n "$rate" ]; then
-            ip netns exec lv-coord tc qdisc add dev "lvc$i" root tbf rate "$rate" burst 1mb latency 50ms
-            ip netns exec "lv-w$i" tc qdisc add dev "lvw$i" root tbf rate "$rate" burst 1mb latency 50ms
-        fi
+        link lv-switch "lvs$i" "10.77.$i.1/30" "lv-w$i" "lvw$i" "10.77.$i.2/30"
+        ip -n "lv-w$i" route add default via "10.77.$i.1"
     done
 }
 
