@@ -66,12 +66,12 @@ pids=()
 # shellcheck disable=SC2317  # (run by the EXIT trap)
 cleanup() {
     trap - EXIT INT TERM
-    local h
-    # shellcheck disable=SC2016
+    local h killers=()
     for h in $(printf '%s\n' "${hosts[@]}" | sort -u); do
-        : "${ssh[@]}" "$h" "for p in /tmp/$runid-*.pid; do [ -f \"\$p\" ] && kill \"\$(cat \"\$p\")\" 2>/dev/null; rm -f \"\$p\"; done; true" </dev/null &
+        "${ssh[@]}" "$h" "for p in /tmp/$runid-*.pid; do [ -f \"\$p\" ] && kill \"\$(cat \"\$p\")\" 2>/dev/null; rm -f \"\$p\"; done; true" </dev/null &
+        killers+=($!)
     done
-    wait
+    wait "${killers[@]}" || true
     stop_all ${pids[@]+"${pids[@]}"}
 }
 trap cleanup EXIT

@@ -38,6 +38,9 @@ public struct WorkerOptions: Sendable {
     public var connectTimeout: Duration = .seconds(120)
     /// Units to hold at once (one computing, the rest queued): 2 hides the round trip.
     public var credits = 2
+    /// Scaling simulations: compute each kind and size of unit once, then only sleep that long
+    /// and send results of the real size (zeros) through the real protocol.
+    public var emulateCompute = false
 
     public init(endpoint: String, name: String) {
         self.endpoint = endpoint
@@ -186,7 +189,8 @@ public final class Worker {
             throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
         let start = ContinuousClock.now
-        let results = try s.compute(work, &reader, pool: &pool)
+        let results = options.emulateCompute ? try s.emulate(work, &reader, pool: &pool)
+                                             : try s.compute(work, &reader, pool: &pool)
         let seconds = (ContinuousClock.now - start).seconds
         var reply = WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1)
         try send(reply)

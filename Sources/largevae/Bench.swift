@@ -34,6 +34,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated worker counts: measure distributed steps with N local worker processes (1 BLAS thread each) and a coordinator in this process, instead of threads. With --pytorch-baseline, PyTorch DDP (gloo, 2 processes × 1 thread) is the baseline.")
     var workers: String?
 
+    @Option(help: "Comma-separated worker counts for a scaling simulation: emulated-compute workers (real messages of the real size, compute replaced by sleeping its measured time), batch 50 per worker.")
+    var simulate: String?
+
+    @Flag(help: "With --simulate: start worker i in network namespace lv-wi (run inside lv-coord after `Tests/cluster/netns.sh up N [RATE]`).")
+    var netns = false
+
     @OptionGroup var cluster: ClusterFlags
 
     @Flag(help: "Print one JSON object per line instead of a table.")
@@ -86,6 +92,7 @@ struct Bench: ParsableCommand {
         BLAS.threads = 1
         let plan = StepPlan(batchSize: batchSize, dataUnitSize: dataUnit, priorUnitSize: priorUnit)
         if let w = workers { return try runCluster(plan: plan, workerCounts: try parsedCounts(w)) }
+        if let w = simulate { return try runSimulation(workerCounts: try parsedCounts(w)) }
         let threadCounts = try parsedThreads()
         if !json {
             print("roofline: sgemm [100×784]·[784×600] on single-threaded BLAS per thread, timed between the model's runs")
@@ -115,6 +122,26 @@ struct Bench: ParsableCommand {
         try text.split(separator: ",").map {
             guard let n = Int($0), n >= 1, n <= 64 else { throw ValidationError("'\($0)' is not a worker count (1–64).") }
             return n
+        }
+    }
+
+    /// The scaling curve of emulated-compute workers, one model.
+    func runSimulation(workerCounts: [Int]) throws {
+        let (a, p) = try parsedModels()[0]
+        let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
+        if !json {
+            print("scaling simulation, \(a)/\(p): emulated-compute workers, batch 50 per worker, wire \(cluster.wirePrecision)\(netns ? ", network namespaces" : ", loopback"); medians of \(runs) runs × \(steps) steps")
+            print("workers  batch   step ms  samples/s  speed-up  MB/step  link MB/s  compute ms  update ms")
+        }
+        var first: Double?
+        for w in workerCounts {
+            let r = try ScalingSimulation.measure(config: config, workers: w, runs: runs, steps: steps, flags: cluster, inNamespaces: netns)
+            first = first ?? r.samples_per_second / Double(w)
+            if json { print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self)) } else {
+                print(String(format: "%7d  %5d  %8.1f  %9.0f  %7.2f×  %7.1f  %9.0f  %10.1f  %9.1f", r.workers, r.batch, r.step_ms, r.samples_per_second,
+                             r.samples_per_second / first!, r.megabytes_per_step, r.coordinator_link_megabytes_per_second, r.compute_ms, r.update_ms))
+            }
+            fflush(stdout)
         }
     }
 

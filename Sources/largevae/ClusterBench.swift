@@ -87,3 +87,59 @@ enum ClusterBench {
         }
     }
 }
+
+/// `largevae bench --simulate 1,2,4,…`: how the coordinator scales to more workers than this
+/// machine has cores. Workers compute each kind of unit twice for real, then only sleep that long
+/// and return zero results of the real size through the real protocol; the coordinator is real.
+///
+/// Weak scaling: W workers get a batch of 50·W in data units of 50, and K = 500 pseudo-inputs in
+/// ⌈500 / W⌉-sized prior units (at least 16), so every worker has a unit in every phase.
+enum ScalingSimulation {
+    struct Point: Codable {
+        var workers: Int
+        var batch: Int
+        var step_ms: Double
+        var samples_per_second: Double
+        var megabytes_per_step: Double
+        var coordinator_link_megabytes_per_second: Double
+        var compute_ms: Double
+        var update_ms: Double
+    }
+
+    static func plan(workers w: Int) -> StepPlan {
+        StepPlan(batchSize: 50 * w, dataUnitSize: 50, priorUnitSize: Swift.max(16, (500 + w - 1) / w))
+    }
+
+    static func measure(config: ModelConfig, workers w: Int, runs: Int, steps: Int, flags: ClusterFlags,
+                        inNamespaces: Bool) throws -> Point {
+        let plan = plan(workers: w), b = plan.batchSize, d = config.inputSize
+        let x = (0..<(b * d)).map { Float(($0 * 7919) % 10 < 3 ? 1 : 0) }
+        let bind = inNamespaces ? "tcp://0.0.0.0:*" : "tcp://127.0.0.1:*"
+        let session = try ClusterSession(options: flags.options(bind: bind, minimumWorkers: w))
+        session.localWorkers = w
+        session.workerArguments = ["--emulate-compute"]
+        session.inNamespaces = inNamespaces
+        defer { session.finish() }
+        let trainer = try Trainer<Float>(config: config, plan: plan, threads: 1, engine: session.factory())
+        try session.start()
+        var times: [Double] = [], metrics: [StepMetrics] = []
+        var step = 0
+        try x.withUnsafeBufferPointer { xp in
+            for run in -1..<runs {     // run −1 warms up (and lets every worker measure its units)
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<(run < 0 ? 4 : steps) {
+                    try trainer.step(x: xp.baseAddress!, sampleIndices: Array((step * b)..<((step + 1) * b)), epoch: 0, beta: 1)
+                    if run >= 0, let m = trainer.engine.stepMetrics { metrics.append(m) }
+                    step += 1
+                }
+                if run >= 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(steps)) }
+            }
+        }
+        let t = Benchmark.median(times)
+        let mean = metrics.reduce(StepMetrics(), +).scaled(by: Double(metrics.count))
+        let megabytes = (mean.bytesSent + mean.bytesReceived) / 1e6
+        return Point(workers: w, batch: b, step_ms: 1e3 * t, samples_per_second: Double(b) / t, megabytes_per_step: megabytes,
+                     coordinator_link_megabytes_per_second: megabytes / t, compute_ms: 1e3 * mean.computeSeconds,
+                     update_ms: 1e3 * mean.updateSeconds)
+    }
+}

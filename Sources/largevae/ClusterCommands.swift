@@ -64,14 +64,28 @@ final class ClusterSession {
         }
     }
 
+    /// More arguments for local workers (`--emulate-compute` in scaling simulations).
+    var workerArguments: [String] = []
+    /// Start worker i in network namespace lv-w(i+1), connecting to 10.77.0.1 (Tests/cluster/netns.sh).
+    var inNamespaces = false
+
     /// Starts `count` `largevae worker` processes on this machine, one BLAS thread each.
     func startLocalWorkers(_ count: Int) throws {
         guard let engine else { return }
         let executable = try selfExecutable()
+        let endpoint = engine.coordinator.endpoint
         for i in 0..<count {
             let p = Process()
-            p.executableURL = executable
-            p.arguments = ["worker", "--connect", engine.coordinator.endpoint, "--name", "local-\(i)", "--connect-timeout", "15"]
+            var arguments = ["worker", "--connect", endpoint, "--name", "local-\(i)", "--connect-timeout", "15"] + workerArguments
+            if inNamespaces {
+                let port = endpoint.split(separator: ":").last.map(String.init) ?? "5555"
+                arguments[2] = "tcp://10.77.0.1:\(port)"
+                p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+                p.arguments = ["netns", "exec", "lv-w\(i + 1)", executable.path] + arguments
+            } else {
+                p.executableURL = executable
+                p.arguments = arguments
+            }
             var env = ProcessInfo.processInfo.environment
             env["OPENBLAS_NUM_THREADS"] = "1"
             p.environment = env
@@ -157,6 +171,8 @@ struct WorkerCommand: ParsableCommand {
     var blasThreads = 1
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for a coordinator to answer.")
     var connectTimeout = 120.0
+    @Flag(name: .customLong("emulate-compute"), help: "For scaling simulations only: compute each kind of unit once, then sleep as long as it took and return zeros of the real size.")
+    var emulateCompute = false
 
     func validate() throws {
         guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") else {
@@ -178,6 +194,7 @@ struct WorkerCommand: ParsableCommand {
             options.model = model
             options.blasThreads = blasThreads
             options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
+            options.emulateCompute = emulateCompute
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
             _ = Console.logger
             try worker.run()

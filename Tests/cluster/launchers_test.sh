@@ -48,11 +48,21 @@ status_is() {
     if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else bad "$name: exit $got, want $want"; sed 's/^/     /' "$tmp/last.out"; fi
 }
 fake() { [ -s "$FAKE_LARGEVAE_LOG" ]; } # the stand-in is in use and logged this run
+# no_leftovers MARK: no coordinator or worker whose arguments match MARK (this test's temporary
+# directory or port, so that other runs on the machine do not count) and no pid file of ssh.sh.
+# Whatever is found is reported and ended.
 no_leftovers() {
+    local left
     sleep 0.5
-    ! pgrep -f "$LARGEVAE (coordinator|worker)" >/dev/null \
-        && [ -z "$(find "$tmp" -maxdepth 1 -name 'largevae-local.*')" ] \
-        && [ -z "$(find /tmp -maxdepth 1 -name "largevae-$(hostname -s)-$1-*.pid" 2>/dev/null)" ]
+    left=$(pgrep -f "$LARGEVAE (coordinator|worker) .*$1" || true)
+    if [ -n "$left" ]; then
+        ps -o pid=,args= -p "$(printf '%s' "$left" | tr '\n' ,)" | sed 's/^/     left: /'
+        # shellcheck disable=SC2086  # one pid per word
+        kill $left 2>/dev/null || true
+        return 1
+    fi
+    [ -z "$(find "$tmp" -maxdepth 1 -name 'largevae-local.*')" ] \
+        && [ -z "$(find /tmp -maxdepth 1 -name "largevae-$(hostname -s)-*.pid" 2>/dev/null)" ]
 }
 log_has() { grep -Eq -- "$1" "$FAKE_LARGEVAE_LOG"; }
 log_count() { grep -Ec -- "$1" "$FAKE_LARGEVAE_LOG" || true; }
@@ -123,11 +133,11 @@ if fake; then
 else
     check "run directory written" test -f "$tmp/run one/last.safetensors"
 fi
-check "local.sh left no process or socket directory" no_leftovers none
+check "local.sh left no process or socket directory" no_leftovers "$tmp"
 export FAKE_LARGEVAE_TRAIN_SECONDS=100
 start_bg "$tmp/int.out" cluster/local.sh 2 "${long[@]}"
 check "local.sh exits 130 on Ctrl-C" interrupt "${bg[-1]}" "$tmp/int.out" "listening on"
-check "  and leaves nothing behind" no_leftovers none
+check "  and leaves nothing behind" no_leftovers "$tmp"
 
 echo "== ssh.sh"
 export LARGEVAE_PORT=$((20000 + RANDOM % 20000))
@@ -153,7 +163,7 @@ if fake; then
 else
     check "run directory written" test -f "$tmp/run two/last.safetensors"
 fi
-check "ssh.sh left no process or pid file" no_leftovers "*"
+check "ssh.sh left no process or pid file" no_leftovers ":$LARGEVAE_PORT"
 
 printf 'nodea\nnodeb\n' >"$tmp/hosts2"
 : >"$FAKE_LARGEVAE_LOG"
@@ -163,12 +173,44 @@ LARGEVAE_CONNECT_HOST=127.0.0.1 status_is 0 "ssh.sh with the coordinator on anot
 check "the coordinator went through ssh to nodea, arguments quoted" \
     grep -q "^nodea cd .*coordinator --bind tcp://0.0.0.0:$LARGEVAE_PORT --min-workers 2 .*--run-dir $tmp/run\\\\ three" "$FAKE_SSH_LOG"
 check "workers connect to LARGEVAE_CONNECT_HOST" test "$(grep -c "worker --connect tcp://127.0.0.1:$LARGEVAE_PORT " "$FAKE_SSH_LOG")" -eq 2
-check "ssh.sh left no process or pid file" no_leftovers "*"
+check "ssh.sh left no process or pid file" no_leftovers ":$LARGEVAE_PORT"
 
 export FAKE_LARGEVAE_TRAIN_SECONDS=100
 LARGEVAE_CONNECT_HOST=127.0.0.1 start_bg "$tmp/int2.out" cluster/ssh.sh "$tmp/hosts2" 1 "${long[@]}"
 check "ssh.sh exits 130 on Ctrl-C" interrupt "${bg[-1]}" "$tmp/int2.out" "listening on"
-check "  and ends the remote coordinator and workers" no_leftovers "*"
+check "  and ends the remote coordinator and workers" no_leftovers ":$LARGEVAE_PORT"
+
+echo "== k8s (no cluster here: structure only)"
+if python3 -c 'import yaml' 2>/dev/null; then
+    check "manifests parse and fit together" python3 - cluster/k8s/coordinator.yaml cluster/k8s/workers.yaml <<'EOF'
+import sys, yaml
+coord = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1]))}
+workers = yaml.safe_load(open(sys.argv[2]))
+svc, job = coord["Service"], coord["Job"]
+pod = job["spec"]["template"]
+assert svc["metadata"]["name"] == "largevae-coordinator" and svc["spec"]["ports"][0]["port"] == 5555
+assert all(pod["metadata"]["labels"].get(k) == v for k, v in svc["spec"]["selector"].items()), "Service selects no coordinator pod"
+cargs = pod["spec"]["containers"][0]["args"]
+assert cargs[:3] == ["coordinator", "--bind", "tcp://0.0.0.0:5555"], cargs
+claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
+assert claims == {coord["PersistentVolumeClaim"]["metadata"]["name"]}
+ws = workers["spec"]
+assert ws["completionMode"] == "Indexed" and ws["parallelism"] == ws["completions"]
+assert int(cargs[cargs.index("--min-workers") + 1]) <= ws["completions"], "--min-workers above the number of workers"
+c = ws["template"]["spec"]["containers"][0]
+wargs = " ".join(c["args"])
+assert "worker --connect tcp://largevae-coordinator:5555" in wargs and "--name worker-$(JOB_COMPLETION_INDEX)" in wargs, wargs
+assert {e["name"]: e.get("value") for e in c["env"]}["OPENBLAS_NUM_THREADS"] == "1"
+EOF
+else
+    echo "skip manifest checks: python3 has no yaml module"
+fi
+if command -v kubernetes-validate >/dev/null; then
+    check "manifests validate against the Kubernetes schemas" \
+        kubernetes-validate --strict --quiet cluster/k8s/coordinator.yaml cluster/k8s/workers.yaml
+else
+    echo "skip schema validation: kubernetes-validate (PyPI) is not installed"
+fi
 
 echo "launchers: $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"

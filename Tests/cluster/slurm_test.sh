@@ -159,8 +159,8 @@ fi
 
 # Nothing of the job may outlive it.
 sleep 1
-if pgrep -f "$LARGEVAE (coordinator|worker)" >/dev/null; then
-    pgrep -af "$LARGEVAE (coordinator|worker)" >&2
+if pgrep -f "$LARGEVAE (coordinator|worker) .*:$LARGEVAE_PORT" >/dev/null; then
+    pgrep -af "$LARGEVAE (coordinator|worker) .*:$LARGEVAE_PORT" >&2
     fail "job processes left behind"
 fi
 echo "PASS: slurm.sbatch on a local Slurm $(sinfo -V | cut -d' ' -f2): coordinator + 2 workers, $((SECONDS - started)) s in all"
