@@ -38,6 +38,8 @@ public final class ClusterEngine: StepEngine {
     public private(set) var gradientIsFinite = true
     let stats: Tensor<Float>, statsGradient: Tensor<Float>
     let priorUnits: [Range<Int>]
+    /// Element blocks that the reduction and the update split over the coordinator's threads.
+    let blocks: [Range<Int>]
     /// The parameters last sent, to tell whether `values` changed.
     let sent: ParameterVector<Float>
     var version: UInt64 = 0
@@ -60,7 +62,8 @@ public final class ClusterEngine: StepEngine {
         ranges = GradientRanges(model: model)
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: 1,
+        blocks = StepPlan.cut(model.layout.count, into: (model.layout.count + options.threads - 1) / options.threads)
+        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: blocks.count,
                                       maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
         gradient = ParameterVector(layout: layout)
         sent = ParameterVector(layout: layout)
@@ -103,7 +106,14 @@ public final class ClusterEngine: StepEngine {
         try resolveData(data)
         results.dataCount = data.count
         results.priorCount = priorUnits.count
-        gradientIsFinite = reduction.reduce(results, elements: 0..<layout.count, rows: rows, thread: 0, into: gradient.data) == 0
+        var finite = [Double](repeating: 0, count: blocks.count)
+        finite.withUnsafeMutableBufferPointer { f in
+            let f = f   // threads write distinct slots
+            DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
+                f[b] = reduction.reduce(results, elements: blocks[b], rows: rows, thread: b, into: gradient.data)
+            }
+        }
+        gradientIsFinite = finite.allSatisfy { $0 == 0 }
         let end = ContinuousClock.now
         let round = coordinator.statistics
         var m = StepMetrics()
@@ -150,11 +160,11 @@ public final class ClusterEngine: StepEngine {
         }
     }
 
-    /// The optimiser's update on the whole vector at once (the coordinator has no spare cores to
-    /// split it over); its time counts in the step's update and wall time.
+    /// The optimiser's update over the coordinator's threads; its time counts in the step's
+    /// update and wall time.
     public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
         let start = ContinuousClock.now
-        body(0..<layout.count)
+        DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }
         let seconds = (ContinuousClock.now - start).seconds
         stepMetrics?.updateSeconds += seconds
         stepMetrics?.seconds += seconds

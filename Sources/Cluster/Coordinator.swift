@@ -15,6 +15,9 @@ public struct CoordinatorOptions: Sendable {
     public var unitDeadline: Duration = .seconds(60)
     /// Workers to wait for before the first step.
     public var minimumWorkers = 1
+    /// Threads for the reduction and the optimiser's update (between phases the workers wait,
+    /// so the coordinator may use every core then). The result does not depend on it.
+    public var threads = Swift.min(4, ProcessInfo.processInfo.activeProcessorCount)
     /// Identifies this run in every message.
     public var runID = UInt64.random(in: 1...UInt64.max)
 
@@ -116,6 +119,9 @@ public final class Coordinator {
         try socket.set(.routerMandatory(true))
         try socket.set(.heartbeatInterval(milliseconds: 1000))
         try socket.set(.heartbeatTimeout(milliseconds: 5000))
+        if let kb = ProcessInfo.processInfo.environment["LVBUF"].flatMap(Int32.init) {
+            try socket.set(.sendBuffer(kb * 1024)); try socket.set(.receiveBuffer(kb * 1024))
+        }
         try socket.bind(options.bind)
         endpoint = try socket.lastEndpoint
     }

@@ -73,6 +73,9 @@ public final class Worker {
         socket = try ZMQSocket(context: context, kind: .dealer)
         try socket.set(.heartbeatInterval(milliseconds: 1000))
         try socket.set(.heartbeatTimeout(milliseconds: 5000))
+        if let kb = ProcessInfo.processInfo.environment["LVBUF"].flatMap(Int32.init) {
+            try socket.set(.sendBuffer(kb * 1024)); try socket.set(.receiveBuffer(kb * 1024))
+        }
         try socket.connect(options.endpoint)
         BLAS.threads = options.blasThreads
     }
@@ -86,6 +89,7 @@ public final class Worker {
                 continue
             }
             lastHeard = .now
+            if trace { print("WTRACE \(options.name) \((ContinuousClock.now - traceStart).seconds * 1000) received \(message.byteCount) bytes") }
             guard message.count == 2 else {
                 log.warning("dropped a message of \(message.count) frames (expected 2)")
                 continue
@@ -108,6 +112,7 @@ public final class Worker {
                 do { try session?.receiveParameters(header, message.frame(1)) } catch {
                     log.warning("dropped parameters: \(error.localizedDescription)")
                 }
+                if trace { print("WTRACE \(options.name) \((ContinuousClock.now - traceStart).seconds * 1000) parameters in") }
             case .work:
                 guard let session else { continue }
                 do {
@@ -203,7 +208,10 @@ public final class Worker {
         }
         lastSent = .now
         unitsDone += 1
+        if trace { print("WTRACE \(options.name) \((ContinuousClock.now - traceStart).seconds * 1000) unit \(header.unitID) computed \(seconds * 1000) and sent") }
     }
+    let trace = ProcessInfo.processInfo.environment["LVTRACE"] != nil
+    let traceStart = ContinuousClock.now
 }
 
 extension Duration {

@@ -32,7 +32,7 @@ public struct StepPlan: Codable, Equatable, Sendable {
         Self.cut(components, into: priorUnitSize)
     }
 
-    static func cut(_ n: Int, into size: Int) -> [Range<Int>] {
+    public static func cut(_ n: Int, into size: Int) -> [Range<Int>] {
         precondition(size > 0, "unit size must be positive")
         return stride(from: 0, to: n, by: size).map { $0..<Swift.min($0 + size, n) }
     }

@@ -53,6 +53,10 @@ public final class ZMQSocket {
         case linger(milliseconds: Int32)
         /// `ZMQ_MAXMSGSIZE`: libzmq disconnects a peer that sends a single frame larger than this (-1 = no limit).
         case maximumFrameSize(Int64)
+        /// `ZMQ_SNDBUF`: the kernel's send buffer per connection, in bytes (set before connect/bind).
+        case sendBuffer(Int32)
+        /// `ZMQ_RCVBUF`: the kernel's receive buffer per connection, in bytes (set before connect/bind).
+        case receiveBuffer(Int32)
     }
 
     /// The pattern of this socket.
@@ -163,6 +167,8 @@ public final class ZMQSocket {
         case let .heartbeatTTL(ms): try setInt32(ZMQ_HEARTBEAT_TTL, ms)
         case let .linger(ms): try setInt32(ZMQ_LINGER, ms)
         case let .maximumFrameSize(bytes): try setInt64(ZMQ_MAXMSGSIZE, bytes)
+        case let .sendBuffer(bytes): try setInt32(ZMQ_SNDBUF, bytes)
+        case let .receiveBuffer(bytes): try setInt32(ZMQ_RCVBUF, bytes)
         }
     }
 
