@@ -35,8 +35,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Datasets", dependencies: ["CZlib"], swiftSettings: fastFlags),
         // A thin, safe layer over libzmq and the versioned wire format (distributed training).
-        .target(name: "Transport", dependencies: ["CZeroMQ", "Checksums"], swiftSettings: fastFlags),
-        // Two C kernels: a vectorisable Adam update and a hardware CRC-32C (see the header for why).
+        .target(name: "Transport", dependencies: ["CZeroMQ", "Checksums", "CKernels"], swiftSettings: fastFlags),
+        // Small C kernels: a vectorisable Adam update, a hardware CRC-32C and bf16 conversion (see the header for why).
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
         .target(name: "Tensor",

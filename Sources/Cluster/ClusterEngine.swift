@@ -43,7 +43,7 @@ public final class ClusterEngine: StepEngine {
     /// The parameters last sent, to tell whether `values` changed.
     let sent: ParameterVector<Float>
     var version: UInt64 = 0
-    var payloads = BufferPool()
+    var payloads = BufferPool(), parameterBuffers = BufferPool()
     /// Copies of results that could not be read in place (bf16, or misaligned), by unit.
     var decoded: [Workspace<Float>] = []
     var dataPointers: [UnsafePointer<Float>] = [], encoderPointers: [UnsafePointer<Float>] = []
@@ -257,7 +257,7 @@ public final class ClusterEngine: StepEngine {
         defer { serializationSeconds += (ContinuousClock.now - start).seconds }
         version += 1
         sent.data.update(from: values.data, count: n)
-        let buffer = OwnedBuffer(byteCount: precision.bytesPerElement * n)
+        let buffer = parameterBuffers.take(precision.bytesPerElement * n)
         var out = PayloadWriter(buffer)
         out.append(floats: values.data, count: n, precision: precision)
         coordinator.setParameters(version: version, buffer: buffer, count: out.offset)

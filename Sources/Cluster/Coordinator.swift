@@ -119,9 +119,8 @@ public final class Coordinator {
         try socket.set(.routerMandatory(true))
         try socket.set(.heartbeatInterval(milliseconds: 1000))
         try socket.set(.heartbeatTimeout(milliseconds: 5000))
-        if let kb = ProcessInfo.processInfo.environment["LVBUF"].flatMap(Int32.init) {
-            try socket.set(.sendBuffer(kb * 1024)); try socket.set(.receiveBuffer(kb * 1024))
-        }
+        try socket.set(.sendBuffer(4 << 20))      // a parameter vector in flight per peer without stalls
+        try socket.set(.receiveBuffer(4 << 20))
         try socket.bind(options.bind)
         endpoint = try socket.lastEndpoint
     }
@@ -130,11 +129,12 @@ public final class Coordinator {
     public var workerNames: [String] { workers.values.sorted { $0.joined < $1.joined }.map(\.hello.name) }
 
     /// Makes the next round's `step` id; older results are dropped from now on.
-    let trace = ProcessInfo.processInfo.environment["LVTRACE"] != nil
-    var traceStart = ContinuousClock.now
+    /// When the current round began (for trace-level timelines: `LARGEVAE_LOG=trace`).
+    var roundStart = ContinuousClock.now
+
     func beginRound() -> UInt64 {
-        traceStart = .now
-        if trace { print("TRACE round \(roundID + 1)") }
+        roundStart = .now
+        log.trace("round \(roundID + 1)")
         roundID += 1
         units.removeAll()
         statistics = RoundStatistics()
@@ -257,7 +257,7 @@ public final class Coordinator {
         }
         guard unit.results[part] == nil else { return }   // the first result wins
         unit.results[part] = message
-        if trace { print("TRACE \((ContinuousClock.now - traceStart).seconds * 1000) result unit \(header.unitID) \(unit.kind) part \(part) from \(worker.hello.name) compute \(result.seconds * 1000)") }
+        log.trace("\(milliseconds(since: roundStart)) ms: unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
         if part == 0 {
             unit.computedBy = worker.key
             worker.computeSeconds += result.seconds
@@ -322,7 +322,7 @@ public final class Coordinator {
             lose(worker, "sending failed: \(error.localizedDescription)")
             return
         }
-        if trace { print("TRACE \((ContinuousClock.now - traceStart).seconds * 1000) sent unit \(unit.header.unitID) \(unit.kind) to \(worker.hello.name)") }
+        log.trace("\(milliseconds(since: roundStart)) ms: unit \(unit.header.unitID) (\(unit.kind)) sent to \(worker.hello.name)")
         worker.credits -= 1
         worker.inFlight += 1
         worker.lastSent = .now
@@ -363,6 +363,10 @@ public final class Coordinator {
         for unit in units { unit.holders[worker.key] = nil }
         log.warning("lost worker \(worker.hello.name): \(reason); \(workers.count) left")
     }
+}
+
+func milliseconds(since start: ContinuousClock.Instant) -> String {
+    String(format: "%.2f", (ContinuousClock.now - start).seconds * 1000)
 }
 
 /// One worker's line in `largevae status`.

@@ -29,7 +29,7 @@ struct BufferPool {
         for i in buffers.indices where buffers[i].bytes.count >= byteCount && isKnownUniquelyReferenced(&buffers[i]) {
             return buffers[i]
         }
-        let buffer = OwnedBuffer(byteCount: byteCount)
+        let buffer = OwnedBuffer(byteCount: byteCount, zeroed: false)   // callers write what they send
         buffers.append(buffer)
         if buffers.count > 16 { buffers.removeFirst() }   // bounded: old in-flight ones free themselves
         return buffer

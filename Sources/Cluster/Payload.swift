@@ -40,8 +40,7 @@ struct PayloadWriter {
         case .fp32:
             (base + offset).copyMemory(from: source, byteCount: 4 * count)
         case .bf16:
-            let out = base + offset
-            for i in 0..<count { out.storeBytes(of: WirePayload.bfloat16Bits(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            WirePayload.encodeBFloat16(source, count: count, into: base + offset)
         }
         offset += count * precision.bytesPerElement
     }
@@ -110,9 +109,7 @@ struct FloatSection {
         case .fp32:
             UnsafeMutableRawPointer(out).copyMemory(from: base, byteCount: 4 * count)
         case .bf16:
-            for i in 0..<count {
-                out[i] = WirePayload.float(bfloat16Bits: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-            }
+            WirePayload.decodeBFloat16(base, count: count, into: out)
         }
     }
 

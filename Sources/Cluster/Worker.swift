@@ -66,6 +66,7 @@ public final class Worker {
     var lastSent = ContinuousClock.now
     var lastHeard = ContinuousClock.now
     public private(set) var unitsDone = 0
+    let started = ContinuousClock.now
 
     public init(options: WorkerOptions, context: ZMQContext, logger: Logger) throws {
         self.options = options
@@ -73,9 +74,8 @@ public final class Worker {
         socket = try ZMQSocket(context: context, kind: .dealer)
         try socket.set(.heartbeatInterval(milliseconds: 1000))
         try socket.set(.heartbeatTimeout(milliseconds: 5000))
-        if let kb = ProcessInfo.processInfo.environment["LVBUF"].flatMap(Int32.init) {
-            try socket.set(.sendBuffer(kb * 1024)); try socket.set(.receiveBuffer(kb * 1024))
-        }
+        try socket.set(.sendBuffer(4 << 20))
+        try socket.set(.receiveBuffer(4 << 20))
         try socket.connect(options.endpoint)
         BLAS.threads = options.blasThreads
     }
@@ -89,7 +89,7 @@ public final class Worker {
                 continue
             }
             lastHeard = .now
-            if trace { print("WTRACE \(options.name) \((ContinuousClock.now - traceStart).seconds * 1000) received \(message.byteCount) bytes") }
+            log.trace("\(milliseconds(since: started)) ms: received \(message.byteCount) bytes")
             guard message.count == 2 else {
                 log.warning("dropped a message of \(message.count) frames (expected 2)")
                 continue
@@ -109,10 +109,10 @@ public final class Worker {
             case .refuse:
                 throw WorkerError.refused(String(decoding: message.frame(1), as: UTF8.self))
             case .parameters:
-                do { try session?.receiveParameters(header, message.frame(1)) } catch {
+                do { try session?.receiveParameters(header, message) } catch {
                     log.warning("dropped parameters: \(error.localizedDescription)")
                 }
-                if trace { print("WTRACE \(options.name) \((ContinuousClock.now - traceStart).seconds * 1000) parameters in") }
+                log.trace("\(milliseconds(since: started)) ms: parameters v\(header.step) in place")
             case .work:
                 guard let session else { continue }
                 do {
@@ -208,10 +208,8 @@ public final class Worker {
         }
         lastSent = .now
         unitsDone += 1
-        if trace { print("WTRACE \(options.name) \((ContinuousClock.now - traceStart).seconds * 1000) unit \(header.unitID) computed \(seconds * 1000) and sent") }
+        log.trace("\(milliseconds(since: started)) ms: unit \(header.unitID) of step \(header.step) computed in \(seconds * 1000) ms and sent")
     }
-    let trace = ProcessInfo.processInfo.environment["LVTRACE"] != nil
-    let traceStart = ContinuousClock.now
 }
 
 extension Duration {

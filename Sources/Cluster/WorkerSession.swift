@@ -11,7 +11,12 @@ final class Session {
     let runID: UInt64
     let model: LatentModel<Float>
     let ranges: GradientRanges
+    /// Parameters decoded from bf16 (or copied when a received payload is misaligned).
     let values: ParameterVector<Float>
+    /// The current parameters: in place in `parameterMessage` when they came as aligned fp32.
+    var parameters: UnsafePointer<Float>
+    /// The message holding the current parameters in place, kept until the next version.
+    var parameterMessage: ReceivedMessage?
     /// Full-layout scratch for prior units.
     let gradient: ParameterVector<Float>
     /// The parameters' version (the `step` of the parameters message that set them); 0 before any.
@@ -34,16 +39,25 @@ final class Session {
         }
         ranges = GradientRanges(model: model)
         values = ParameterVector(layout: model.layout)
+        parameters = UnsafePointer(values.data)
         gradient = ParameterVector(layout: model.layout)
     }
 
-    /// Takes the parameters from a `parameters` message (fp32 or bf16 by its flags).
-    func receiveParameters(_ header: WireHeader, _ payload: UnsafeRawBufferPointer) throws {
+    /// Takes the parameters from a `parameters` message (fp32 or bf16 by its flags): fp32 is
+    /// used where libzmq received it, without a copy.
+    func receiveParameters(_ header: WireHeader, _ message: ReceivedMessage) throws {
         let precision: WirePrecision = header.flags.contains(.bfloat16) ? .bf16 : .fp32
-        var reader = PayloadReader(payload)
+        var reader = PayloadReader(message.frame(1))
         let section = try reader.floats(values.layout.count, precision: precision)
         try reader.expectEnd()
-        section.copy(into: values.data)
+        if let inPlace = section.inPlace {
+            parameters = inPlace
+            parameterMessage = message
+        } else {
+            section.copy(into: values.data)
+            parameters = UnsafePointer(values.data)
+            parameterMessage = nil
+        }
         parameterVersion = header.step
         priorForwards.removeAll()
     }
@@ -106,7 +120,7 @@ final class Session {
         var out = PayloadWriter(buffer)
         ResultHeader(kind: .priorForward, part: 0).write(&out)
         let s = stats.reserve(n)
-        Units.priorForward(model, chunk: chunk, range: range, values: values.data, scratch: gradient.data, into: s)
+        Units.priorForward(model, chunk: chunk, range: range, values: parameters, scratch: gradient.data, into: s)
         priorForwards[chunk] = (parameterVersion, range)
         out.append(floats: s, count: n)
         return (buffer, out.offset)
@@ -119,13 +133,13 @@ final class Session {
         try r.expectEnd()
         if priorForwards[chunk].map({ $0.version != parameterVersion || $0.range != range }) ?? true {
             // Another worker ran this chunk's forward pass (or this one lost it): redo it, same bits.
-            Units.priorForward(model, chunk: chunk, range: range, values: values.data, scratch: gradient.data,
+            Units.priorForward(model, chunk: chunk, range: range, values: parameters, scratch: gradient.data,
                                into: stats.reserve(range.count * w))
             priorForwards[chunk] = (parameterVersion, range)
         }
         let gs = dStats.reserve(range.count * w)
         g.copy(into: gs)
-        Units.priorBackward(model, chunk: chunk, dStats: gs, values: values.data, gradient: gradient.data)
+        Units.priorBackward(model, chunk: chunk, dStats: gs, values: parameters, gradient: gradient.data)
         let encoder = ranges.priorEncoder, rows = ranges.pseudoInputs.lowerBound + range.lowerBound * d
         let precision = welcome.precision
         let buffer = pool.take(ResultHeader.size + precision.bytesPerElement * (encoder.count + range.count * d))
@@ -181,7 +195,7 @@ final class Session {
         }
         let vampGradient = hasStats && work.gradient
         let ds = vampGradient ? dStats.reserve(statsCount) : nil
-        let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: values.data,
+        let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
                               gradient: target, dStats: ds, scratch: gradient.data)
         let first = pool.take(ResultHeader.size + LossSums.wireSize + (vampGradient ? 4 * statsCount : 0))
         var out = PayloadWriter(first)
@@ -209,7 +223,7 @@ final class Session {
         let xp = x.reserve(rows * config.inputSize)
         xs.copy(into: xp)
         let ll = Units.logLikelihood(model, x: xp, rows: rows, firstImage: Int(first), samples: samples, seed: seed,
-                                     values: values.data, scratch: gradient.data)
+                                     values: parameters, scratch: gradient.data)
         let buffer = pool.take(ResultHeader.size + 8 * rows)
         var out = PayloadWriter(buffer)
         ResultHeader(kind: .logLikelihood, part: 0).write(&out)

@@ -41,13 +41,14 @@ public final class OwnedBuffer: @unchecked Sendable {
     /// The buffer's memory (16-byte aligned).
     public let bytes: UnsafeMutableRawBufferPointer
 
-    /// Allocates `byteCount` zeroed bytes.
+    /// Allocates `byteCount` bytes, zeroed unless `zeroed` is false (for a buffer that is
+    /// about to be overwritten whole: zeroing megabytes costs as much as writing them).
     ///
     /// - Parameter byteCount: the size in bytes (may be 0).
-    public init(byteCount: Int) {
+    public init(byteCount: Int, zeroed: Bool = true) {
         precondition(byteCount >= 0, "byteCount must not be negative")
         bytes = .allocate(byteCount: byteCount, alignment: 16)
-        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        if zeroed { bytes.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     /// Allocates a buffer holding `floats` as little-endian fp32.

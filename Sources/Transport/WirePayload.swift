@@ -1,3 +1,4 @@
+import CKernels
 /// Little-endian encoders and validating decoders for payload arrays.
 ///
 /// ```
@@ -119,5 +120,19 @@ public enum WirePayload {
             throw WireError.malformedPayload("expected \(expected) elements, found \(n)")
         }
         return n
+    }
+}
+
+/// bf16 conversion of raw buffers by a C kernel (vectorised), with exactly `bfloat16Bits`'s
+/// rounding (to nearest, ties to even; NaN stays a quiet NaN) and its exact widening.
+extension WirePayload {
+    /// `count` floats as bf16 into `out` (`2·count` bytes).
+    public static func encodeBFloat16(_ source: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+        largevae_bf16_encode(source, count, out)
+    }
+
+    /// `count` bf16 values from `source` widened into `out`.
+    public static func decodeBFloat16(_ source: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        largevae_bf16_decode(source, count, out)
     }
 }

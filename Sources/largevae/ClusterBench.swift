@@ -37,7 +37,7 @@ enum ClusterBench {
         var metrics: [StepMetrics] = []
 
         init(config: ModelConfig, plan: StepPlan, workers: Int, flags: ClusterFlags) throws {
-            session = try ClusterSession(options: flags.options(bind: ProcessInfo.processInfo.environment["LVB"] ?? "tcp://127.0.0.1:*", minimumWorkers: workers))
+            session = try ClusterSession(options: flags.options(bind: "tcp://127.0.0.1:*", minimumWorkers: workers))
             session.localWorkers = workers
             trainer = try Trainer<Float>(config: config, plan: plan, threads: 1, engine: session.factory())
             self.workers = workers

@@ -49,13 +49,14 @@ final class ClusterSession {
     var children: [Process] = []
 
     init(options: CoordinatorOptions) throws {
-        context = try ZMQContext(ioThreads: Int32(ProcessInfo.processInfo.environment["LVIO"].flatMap { Int32($0) } ?? 1))
+        context = try ZMQContext()
         self.options = options
     }
 
     /// The engine factory for `TrainingRun`: binds the coordinator's socket.
     func factory() -> Trainer<Float>.EngineFactory {
         { [self] model, plan in
+            _ = Console.logger   // bootstraps logging before the coordinator's logger is made
             let e = try ClusterEngine(model: model, plan: plan, options: options, context: context,
                                       logger: Logger(label: "coordinator"))
             engine = e
@@ -195,8 +196,8 @@ struct WorkerCommand: ParsableCommand {
             options.blasThreads = blasThreads
             options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
             options.emulateCompute = emulateCompute
+            _ = Console.logger   // bootstraps logging before the worker's logger is made
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
-            _ = Console.logger
             try worker.run()
         }
     }

@@ -62,7 +62,8 @@ enum Console {
     static let logger: Logger = {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = .info
+            // LARGEVAE_LOG=debug|trace shows more (trace: the coordinator's and workers' timelines).
+            handler.logLevel = ProcessInfo.processInfo.environment["LARGEVAE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .info
             return handler
         }
         return Logger(label: "largevae")

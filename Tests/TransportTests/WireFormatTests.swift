@@ -126,6 +126,30 @@ final class WireFormatTests: XCTestCase {
         XCTAssertLessThan(accepted, 500)
     }
 
+    /// The eight-lane buffer conversions give the scalar conversions' bits on every kind of value,
+    /// at every alignment and length.
+    func testBFloat16_VectorConversionMatchesScalar() {
+        var rng = SplitMix64(seed: 5)
+        var values = (0..<4099).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }   // NaNs, subnormals, …
+        values += [0, -0.0, .infinity, -.infinity, .nan, Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0x3F80_8000),
+                   Float(bitPattern: 0x3F81_8000), .greatestFiniteMagnitude, -.leastNonzeroMagnitude]
+        for offset in [0, 1, 3] {
+            let slice = Array(values[offset...])
+            var encoded = [UInt8](repeating: 0, count: 2 * slice.count)
+            slice.withUnsafeBufferPointer { s in encoded.withUnsafeMutableBytes { WirePayload.encodeBFloat16(s.baseAddress!, count: s.count, into: $0.baseAddress!) } }
+            XCTAssertEqual(encoded, slice.flatMap { v -> [UInt8] in
+                let b = WirePayload.bfloat16Bits(v)
+                return [UInt8(b & 0xFF), UInt8(b >> 8)]
+            })
+            var decoded = [Float](repeating: 0, count: slice.count)
+            encoded.withUnsafeBytes { e in decoded.withUnsafeMutableBufferPointer { WirePayload.decodeBFloat16(e.baseAddress!, count: slice.count, into: $0.baseAddress!) } }
+            let expected = stride(from: 0, to: encoded.count, by: 2).map {
+                WirePayload.float(bfloat16Bits: UInt16(encoded[$0]) | UInt16(encoded[$0 + 1]) << 8).bitPattern
+            }
+            XCTAssertEqual(decoded.map(\.bitPattern), expected)
+        }
+    }
+
     func testBFloat16_RoundTrip() throws {
         // Exact for values representable in bf16.
         var exact: [Float] = [0, -0.0, 1, -2.5, 0.15625, 65536, Float(bitPattern: 0xFF7F_0000), .infinity,

@@ -19,4 +19,11 @@ void largevae_adam_f32(size_t n, const float *grad, float *theta, float *m, floa
 /// Uses the SSE4.2 crc32 instruction on three interleaved streams where the CPU has it.
 uint32_t largevae_crc32c_update(uint32_t crc, const void *data, size_t n);
 
+/// bf16 (little-endian, 2 bytes each) from n floats: round to nearest, ties to even; a NaN
+/// stays a quiet NaN with its sign.
+void largevae_bf16_encode(const float *x, size_t n, void *out);
+
+/// n floats from bf16 (exact).
+void largevae_bf16_decode(const void *in, size_t n, float *out);
+
 #endif
