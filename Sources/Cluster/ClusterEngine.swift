@@ -40,6 +40,9 @@ public final class ClusterEngine: StepEngine {
     let priorUnits: [Range<Int>]
     /// Element blocks that the reduction and the update split over the coordinator's threads.
     let blocks: [Range<Int>]
+    /// Parameter chunks in the order a step needs them: the prior encoder and the pseudo-inputs
+    /// (phase 1) first, then the rest; about 1 MB each.
+    let chunkOrder: [Range<Int>]
     /// The parameters last sent, to tell whether `values` changed.
     let sent: ParameterVector<Float>
     var version: UInt64 = 0
@@ -51,6 +54,9 @@ public final class ClusterEngine: StepEngine {
     var results: UnitResults<Float>!
     /// The last step's time split and traffic (the update's time is added by `forEachParameterBlock`).
     public private(set) var stepMetrics: StepMetrics?
+    /// The coordinator's cumulative statistics when the last step's metrics were taken (a step's
+    /// traffic includes the parameters pushed during the update before it, and its evaluation).
+    var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
 
@@ -63,6 +69,7 @@ public final class ClusterEngine: StepEngine {
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         blocks = StepPlan.cut(model.layout.count, into: (model.layout.count + options.threads - 1) / options.threads)
+        chunkOrder = Self.chunkOrder(count: model.layout.count, ranges: GradientRanges(model: model), chunk: options.parameterChunk)
         reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: blocks.count,
                                       maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
         gradient = ParameterVector(layout: layout)
@@ -79,6 +86,20 @@ public final class ClusterEngine: StepEngine {
     }
 
     var precision: WirePrecision { coordinator.options.precision }
+
+    /// `[0, count)` as chunks of at most `chunk` elements: the prior encoder's, then the
+    /// pseudo-inputs', then the rest in order.
+    static func chunkOrder(count: Int, ranges: GradientRanges, chunk: Int) -> [Range<Int>] {
+        let first = [ranges.priorEncoder, ranges.pseudoInputs].filter { !$0.isEmpty }
+        var rest: [Range<Int>] = []
+        var start = 0
+        for r in first.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if start < r.lowerBound { rest.append(start..<r.lowerBound) }
+            start = r.upperBound
+        }
+        if start < count { rest.append(start..<count) }
+        return (first + rest).flatMap { r in StepPlan.cut(r.count, into: chunk).map { (r.lowerBound + $0.lowerBound)..<(r.lowerBound + $0.upperBound) } }
+    }
     var vamp: Bool { !priorUnits.isEmpty }
 
     // MARK: StepEngine
@@ -86,6 +107,7 @@ public final class ClusterEngine: StepEngine {
     public func run(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
                     noise: Noise<Float>) throws -> LossSums {
         let stepStart = ContinuousClock.now
+        lastRunValues = values
         let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: true)
         if vamp {
             reduction.reduceStatsGradients(leafCount: data.count, leaf: { self.statsGradientLeaf(data[$0], unit: $0) },
@@ -115,15 +137,17 @@ public final class ClusterEngine: StepEngine {
         }
         gradientIsFinite = finite.allSatisfy { $0 == 0 }
         let end = ContinuousClock.now
-        let round = coordinator.statistics
+        coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: reduced in \(milliseconds(since: reduceStart)) ms")
+        let now = coordinator.statistics, before = statisticsAtLastStep
+        statisticsAtLastStep = now
         var m = StepMetrics()
         m.seconds = (end - stepStart).seconds
         m.updateSeconds = (end - reduceStart).seconds
-        m.workers = Double(round.workers)
-        m.computeSeconds = round.computeSeconds / Swift.max(m.workers, 1)
+        m.workers = Double(now.workers)
+        m.computeSeconds = (now.computeSeconds - before.computeSeconds) / Swift.max(m.workers, 1)
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
-        m.bytesSent = Double(round.bytesSent)
-        m.bytesReceived = Double(round.bytesReceived)
+        m.bytesSent = Double(now.bytesSent - before.bytesSent)
+        m.bytesReceived = Double(now.bytesReceived - before.bytesReceived)
         m.serializationSeconds = serializationSeconds
         serializationSeconds = 0
         stepMetrics = m
@@ -160,13 +184,19 @@ public final class ClusterEngine: StepEngine {
         }
     }
 
-    /// The optimiser's update over the coordinator's threads; its time counts in the step's
-    /// update and wall time.
+    /// The optimiser's update of the vector the last step ran on, chunk by chunk over the
+    /// coordinator's threads, each chunk pushed to the workers as soon as it is updated; its time
+    /// counts in the step's update and wall time.
     public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
         let start = ContinuousClock.now
-        updatedSinceSent = true
-        DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }
+        if let values = lastRunValues {
+            publish(values, update: body)
+        } else {
+            updatedSinceSent = true
+            DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }
+        }
         let seconds = (ContinuousClock.now - start).seconds
+        coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: updated and published in \(seconds * 1000) ms")
         stepMetrics?.updateSeconds += seconds
         stepMetrics?.seconds += seconds
     }
@@ -253,23 +283,40 @@ public final class ClusterEngine: StepEngine {
     /// The vector the last version was made from, and whether an update has changed it since.
     weak var sentFrom: ParameterVector<Float>?
     var updatedSinceSent = true
+    /// The vector the last step ran on: the one the optimiser's update then changes.
+    weak var lastRunValues: ParameterVector<Float>?
 
     /// Sends a new parameter version if `values` differ from the last one sent: known without a
     /// look when they are the vector last sent and no update has run since, else by comparing.
     func ensureParameters(_ values: ParameterVector<Float>) throws {
-        let n = layout.count
         if version > 0 && values === sentFrom && !updatedSinceSent { return }
-        if version > 0 && values !== sentFrom && memcmp(values.data, sent.data, 4 * n) == 0 { return }
+        if version > 0 && values !== sentFrom && memcmp(values.data, sent.data, 4 * layout.count) == 0 { return }
+        let start = ContinuousClock.now
+        publish(values, update: nil)
+        serializationSeconds += (ContinuousClock.now - start).seconds
+    }
+
+    /// Makes `values` the next parameter version, chunk by chunk in `chunkOrder`: each chunk is
+    /// first updated (`update`, the optimiser, split over the coordinator's threads), then encoded
+    /// and pushed to every worker, so the workers receive the first chunks while later ones are
+    /// still being updated. Chunk payload: `u64 element offset, values (fp32 or bf16)`.
+    func publish(_ values: ParameterVector<Float>, update: ((Range<Int>) -> Void)?) {
+        version += 1
+        let width = precision.bytesPerElement
+        let buffer = parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count })
+        coordinator.beginParameters(version: version, buffer: buffer, chunkCount: chunkOrder.count)
+        var offset = 0
+        for chunk in chunkOrder {
+            update?(chunk)   // one thread: libzmq's I/O thread streams the previous chunks meanwhile
+            var out = PayloadWriter(buffer, from: offset)
+            out.append(UInt64(chunk.lowerBound))
+            out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
+            coordinator.pushChunk(offset..<(offset + out.offset))
+            offset += out.offset
+        }
+        sent.data.update(from: values.data, count: layout.count)   // for the comparison above
         sentFrom = values
         updatedSinceSent = false
-        let start = ContinuousClock.now
-        defer { serializationSeconds += (ContinuousClock.now - start).seconds }
-        version += 1
-        sent.data.update(from: values.data, count: n)   // for the comparison above (0.5 ms of a 60 ms step)
-        let buffer = parameterBuffers.take(precision.bytesPerElement * n)
-        var out = PayloadWriter(buffer)
-        out.append(floats: values.data, count: n, precision: precision)
-        coordinator.setParameters(version: version, buffer: buffer, count: out.offset)
     }
 
     // MARK: reading results

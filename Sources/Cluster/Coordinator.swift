@@ -18,6 +18,9 @@ public struct CoordinatorOptions: Sendable {
     /// Threads for the reduction and the optimiser's update (between phases the workers wait,
     /// so the coordinator may use every core then). The result does not depend on it.
     public var threads = Swift.min(4, ProcessInfo.processInfo.activeProcessorCount)
+    /// Parameters per chunk of a parameter version (about 1 MB of fp32 by default): workers start
+    /// on the first chunks while the optimiser still updates later ones.
+    public var parameterChunk = 1 << 18
     /// Identifies this run in every message.
     public var runID = UInt64.random(in: 1...UInt64.max)
 
@@ -69,6 +72,8 @@ final class WorkerRecord {
     var credits = 0
     var inFlight = 0
     var parameterVersion: UInt64 = 0
+    /// Chunks of `parameterVersion` sent so far.
+    var chunksSent = 0
     var unitsDone = 0
     var computeSeconds = 0.0
     var bytesReceived = 0
@@ -80,11 +85,19 @@ final class WorkerRecord {
     }
 }
 
-/// Per-round traffic and timing, for the progress line and the metrics.
+/// One parameter version as sealed chunk messages over a shared buffer.
+struct ParameterChunks {
+    let version: UInt64
+    let buffer: OwnedBuffer
+    let chunkCount: Int
+    var chunks: [(header: WireHeader, bytes: Range<Int>)] = []
+}
+
+/// Cumulative traffic and worker compute time, for the progress line and the metrics.
 public struct RoundStatistics: Sendable, Equatable {
     public var bytesSent = 0
     public var bytesReceived = 0
-    /// Worker compute time summed over the units' accepted results.
+    /// Worker compute time summed over the accepted results.
     public var computeSeconds = 0.0
     public var workers = 0
     public init() {}
@@ -101,9 +114,11 @@ public final class Coordinator {
     /// The current round's id (the `step` of its messages) and units.
     var roundID: UInt64 = 0
     var units: [Unit] = []
+    /// Traffic and worker compute time since the coordinator started (callers take differences).
     var statistics = RoundStatistics()
-    /// Parameters of the current version, sealed, sent once per worker per version.
-    var parameters: (version: UInt64, header: WireHeader, buffer: OwnedBuffer, count: Int)?
+    /// The current parameter version: sealed chunks over one shared buffer, pushed to every worker as
+    /// each is ready, and in full to a worker that joins later.
+    var parameters: ParameterChunks?
     var dropped = 0
     var lastWaitingNotice = ContinuousClock.now - .seconds(60)
     /// The endpoint actually bound (with the real port for `*`).
@@ -137,16 +152,46 @@ public final class Coordinator {
         log.trace("round \(roundID + 1)")
         roundID += 1
         units.removeAll()
-        statistics = RoundStatistics()
         for w in workers.values { w.inFlight = 0 }
         return roundID
     }
 
-    /// Installs a new parameter version (sent to each worker before its next unit).
-    func setParameters(version: UInt64, buffer: OwnedBuffer, count: Int) {
-        var header = WireHeader(type: .parameters, runID: options.runID, step: version, flags: options.precision.flags)
-        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[0..<count]))
-        parameters = (version, header, buffer, count)
+    /// Starts a new parameter version of `chunkCount` chunks in `buffer`; workers get them as
+    /// `pushChunk` seals them, and all of them before their next unit.
+    func beginParameters(version: UInt64, buffer: OwnedBuffer, chunkCount: Int) {
+        parameters = ParameterChunks(version: version, buffer: buffer, chunkCount: chunkCount)
+        for w in workers.values { w.chunksSent = 0 }
+    }
+
+    /// Seals chunk `bytes` (a byte range of the version's buffer: element offset, then values)
+    /// and sends it to every worker that has had the chunks before it.
+    func pushChunk(_ bytes: Range<Int>) {
+        guard var p = parameters else { return }
+        var header = WireHeader(type: .parameters, runID: options.runID, step: p.version, unitID: UInt32(p.chunks.count),
+                                unitCount: UInt32(p.chunkCount), flags: options.precision.flags)
+        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p.buffer.bytes)[bytes]))
+        p.chunks.append((header, bytes))
+        parameters = p
+        for w in workers.values { sendParameters(to: w) }
+    }
+
+    /// Sends `worker` the chunks of the current version it has not had.
+    func sendParameters(to worker: WorkerRecord) {
+        guard let p = parameters else { return }
+        if worker.parameterVersion != p.version {
+            worker.parameterVersion = p.version
+            worker.chunksSent = 0
+        }
+        do {
+            while worker.chunksSent < p.chunks.count {
+                let (header, range) = p.chunks[worker.chunksSent]
+                try socket.send(header, buffer: p.buffer, range: range, to: worker.key)
+                count(range.count + WireHeader.size, to: worker)
+                worker.chunksSent += 1
+            }
+        } catch {
+            lose(worker, "sending parameters failed: \(error.localizedDescription)")
+        }
     }
 
     /// Adds units to the current round.
@@ -311,11 +356,8 @@ public final class Coordinator {
 
     func send(_ unit: Unit, to worker: WorkerRecord) throws {
         do {
-            if let p = parameters, worker.parameterVersion != p.version {
-                try socket.send(p.header, buffer: p.buffer, count: p.count, to: worker.key, sealed: true)
-                worker.parameterVersion = p.version
-                count(p.count + WireHeader.size, to: worker)
-            }
+            sendParameters(to: worker)
+            guard workers[worker.key] === worker else { return }
             try socket.send(unit.header, buffer: unit.payload, count: unit.payloadCount, to: worker.key, sealed: true)
             count(unit.payloadCount + WireHeader.size, to: worker)
         } catch let error as ZMQError {

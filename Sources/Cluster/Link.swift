@@ -19,6 +19,14 @@ extension ZMQSocket {
     }
 }
 
+extension ZMQSocket {
+    /// Sends a sealed `header` and bytes `range` of `buffer` without copying them.
+    func send(_ header: WireHeader, buffer: OwnedBuffer, range: Range<Int>, to peer: [UInt8]? = nil) throws {
+        let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[range])
+        try send((peer.map { [Frame.bytes($0)] } ?? []) + [.bytes(header.encoded()), .zeroCopy(owner: buffer, bytes: bytes)])
+    }
+}
+
 /// Reuses send buffers once libzmq has released them, so that steady-state sends do not
 /// allocate (and zero) megabytes per message.
 struct BufferPool {

@@ -20,9 +20,10 @@ struct PayloadWriter {
     let capacity: Int
     private(set) var offset = 0
 
-    init(_ buffer: OwnedBuffer) {
-        base = buffer.bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 16)!
-        capacity = buffer.bytes.count
+    /// Writes into `buffer` from byte `start` on.
+    init(_ buffer: OwnedBuffer, from start: Int = 0) {
+        base = (buffer.bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 16)!) + start
+        capacity = buffer.bytes.count - start
     }
 
     mutating func append<I: FixedWidthInteger>(_ value: I) {

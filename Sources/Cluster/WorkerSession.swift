@@ -43,23 +43,41 @@ final class Session {
         gradient = ParameterVector(layout: model.layout)
     }
 
-    /// Takes the parameters from a `parameters` message (fp32 or bf16 by its flags): fp32 is
-    /// used where libzmq received it, without a copy.
+    /// Chunks of the version being assembled.
+    var assembling: (version: UInt64, received: Set<UInt32>, total: UInt32)?
+
+    /// Takes a chunk of parameters from a `parameters` message (`u64 element offset`, then fp32 or
+    /// bf16 values by its flags). A whole vector in one aligned fp32 chunk is used where libzmq
+    /// received it; chunks are assembled into `values`. The version counts once all are in.
     func receiveParameters(_ header: WireHeader, _ message: ReceivedMessage) throws {
         let precision: WirePrecision = header.flags.contains(.bfloat16) ? .bf16 : .fp32
+        let n = values.layout.count
         var reader = PayloadReader(message.frame(1))
-        let section = try reader.floats(values.layout.count, precision: precision)
-        try reader.expectEnd()
-        if let inPlace = section.inPlace {
+        let offset = try reader.read(UInt64.self)
+        let count = reader.remaining / precision.bytesPerElement
+        guard header.unitCount >= 1, header.unitID < header.unitCount, offset <= UInt64(n), count <= n - Int(offset),
+              reader.remaining == count * precision.bytesPerElement else {
+            throw WireError.malformedPayload("parameter chunk \(header.unitID)/\(header.unitCount) at \(offset) of \(reader.remaining) bytes does not fit \(n) parameters")
+        }
+        let section = try reader.floats(count, precision: precision)
+        if header.unitCount == 1 && count == n, let inPlace = section.inPlace {
             parameters = inPlace
             parameterMessage = message
-        } else {
-            section.copy(into: values.data)
-            parameters = UnsafePointer(values.data)
-            parameterMessage = nil
+            parameterVersion = header.step
+            assembling = nil
+            priorForwards.removeAll()
+            return
         }
-        parameterVersion = header.step
-        priorForwards.removeAll()
+        if assembling?.version != header.step { assembling = (header.step, [], header.unitCount) }
+        section.copy(into: values.data + Int(offset))
+        parameters = UnsafePointer(values.data)
+        parameterMessage = nil
+        assembling!.received.insert(header.unitID)
+        if assembling!.received.count == Int(assembling!.total) {
+            parameterVersion = header.step
+            assembling = nil
+            priorForwards.removeAll()
+        }
     }
 
     /// Emulated units: the fastest of the first real computations, and the result sizes, per

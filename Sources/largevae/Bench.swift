@@ -79,6 +79,10 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        try reportingErrors(measure)
+    }
+
+    func measure() throws {
         if kernels {
             for r in KernelBenchmark.measure(runs: runs) {
                 if json { print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self)) }
@@ -155,7 +159,8 @@ struct Bench: ParsableCommand {
             let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
             let results = try ClusterBench.measure(config: config, plan: plan, workerCounts: workerCounts, runs: runs, steps: steps,
                                                    flags: cluster)
-            let ddp = try pytorchBaseline.map { try pytorch(script: $0, model: "\(a)/\(p)", threads: 2, ddp: true) }
+            // The DDP script covers the VAE models only.
+            let ddp = a == .vae ? try pytorchBaseline.map { try pytorch(script: $0, model: "\(a)/\(p)", threads: 2, ddp: true) } : nil
             let one = results.first { $0.workers == 1 }?.samples_per_second
             for r in results {
                 if json {
@@ -192,7 +197,7 @@ struct Bench: ParsableCommand {
         guard process.terminationStatus == 0,
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
               let value = object["samples_per_second"] as? Double else {
-            throw ValidationError("the PyTorch baseline \(script) failed (is torch installed? python3 -m pip install torch)")
+            throw RunFailure(message: "the PyTorch baseline \(script) failed for \(model)\(ddp ? " (DDP)" : ""); is torch installed? python3 -m pip install torch")
         }
         return value
     }

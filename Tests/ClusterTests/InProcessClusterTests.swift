@@ -67,6 +67,7 @@ final class InProcessClusterTests: XCTestCase {
         var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
         coordinatorOptions.precision = precision
         coordinatorOptions.minimumWorkers = workers
+        coordinatorOptions.parameterChunk = 97   // many chunks, none aligned to a tensor
         var engine: ClusterEngine?
         let run = try TrainingRun(config: config, options: Self.options(), train: train, validation: validation) { model, plan in
             let e = try ClusterEngine(model: model, plan: plan, options: coordinatorOptions, context: context,
