@@ -189,11 +189,11 @@ public final class ClusterEngine: StepEngine {
     /// counts in the step's update and wall time.
     public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
         let start = ContinuousClock.now
-        if let values = lastRunValues {
+        if coordinator.options.pushParametersDuringUpdate, let values = lastRunValues {
             publish(values, update: body)
         } else {
             updatedSinceSent = true
-            DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }
+            DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }   // sent at the next unit
         }
         let seconds = (ContinuousClock.now - start).seconds
         coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: updated and published in \(seconds * 1000) ms")

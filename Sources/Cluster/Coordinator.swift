@@ -21,6 +21,11 @@ public struct CoordinatorOptions: Sendable {
     /// Parameters per chunk of a parameter version (about 1 MB of fp32 by default): workers start
     /// on the first chunks while the optimiser still updates later ones.
     public var parameterChunk = 1 << 18
+    /// Push each parameter chunk to every worker as soon as the update has made it (overlapping
+    /// the update with the transfer), instead of sending a worker the whole version before its
+    /// next unit. Pays when the coordinator has cores to spare; on a machine whose cores all
+    /// compute it does not (see README), so it is off by default.
+    public var pushParametersDuringUpdate = false
     /// Identifies this run in every message.
     public var runID = UInt64.random(in: 1...UInt64.max)
 
@@ -172,7 +177,7 @@ public final class Coordinator {
         header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p.buffer.bytes)[bytes]))
         p.chunks.append((header, bytes))
         parameters = p
-        for w in workers.values { sendParameters(to: w) }
+        if options.pushParametersDuringUpdate { for w in workers.values { sendParameters(to: w) } }
     }
 
     /// Sends `worker` the chunks of the current version it has not had.

@@ -17,6 +17,8 @@ struct ClusterFlags: ParsableArguments {
     var workerTimeout = 20.0
     @Option(name: .customLong("unit-deadline"), help: "Seconds after which an unfinished unit is also issued to another worker (the first result wins).")
     var unitDeadline = 60.0
+    @Flag(name: .customLong("push-parameters"), help: "Push each parameter chunk to the workers as soon as the update has made it (pays when the coordinator has spare cores).")
+    var pushParameters = false
 
     func validate() throws {
         guard heartbeatMilliseconds >= 10 && heartbeatMilliseconds <= 60_000 else {
@@ -35,6 +37,7 @@ struct ClusterFlags: ParsableArguments {
         o.workerTimeout = .milliseconds(Int(workerTimeout * 1000))
         o.unitDeadline = .milliseconds(Int(unitDeadline * 1000))
         o.minimumWorkers = minimumWorkers
+        o.pushParametersDuringUpdate = pushParameters
         return o
     }
 }

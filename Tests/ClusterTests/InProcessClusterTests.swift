@@ -62,12 +62,14 @@ final class InProcessClusterTests: XCTestCase {
 
     /// Trains two epochs with `workers` worker threads and returns the parameters' bits and the
     /// test report's log-likelihood.
-    func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32) throws -> ([UInt32], Double) {
+    func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32,
+                    push: Bool = false) throws -> ([UInt32], Double) {
         let context = try ZMQContext()
         var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
         coordinatorOptions.precision = precision
         coordinatorOptions.minimumWorkers = workers
         coordinatorOptions.parameterChunk = 97   // many chunks, none aligned to a tensor
+        coordinatorOptions.pushParametersDuringUpdate = push
         var engine: ClusterEngine?
         let run = try TrainingRun(config: config, options: Self.options(), train: train, validation: validation) { model, plan in
             let e = try ClusterEngine(model: model, plan: plan, options: coordinatorOptions, context: context,
@@ -98,7 +100,7 @@ final class InProcessClusterTests: XCTestCase {
             let config = Self.config(a, p)
             let local = try localRun(config)
             for n in [1, 2, 3] {
-                let remote = try clusterRun(config, workers: n)
+                let remote = try clusterRun(config, workers: n, push: n == 2)
                 XCTAssertEqual(remote.0, local.0, "\(a)/\(p) with \(n) workers")
                 XCTAssertEqual(remote.1, local.1, "\(a)/\(p) test log-likelihood with \(n) workers")
             }
