@@ -8,8 +8,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
-# BLAS and ZeroMQ through system-library targets; zlib and libpng for data and images.
-PACKAGES="libopenblas-dev libzmq3-dev zlib1g-dev libpng-dev"
+# BLAS and ZeroMQ through system-library targets; zlib and libpng for data and images;
+# iproute2 for the test that puts coordinator and workers in network namespaces.
+PACKAGES="libopenblas-dev libzmq3-dev zlib1g-dev libpng-dev iproute2"
 missing=""
 for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
