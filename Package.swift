@@ -67,7 +67,7 @@ let package = Package(
                     exclude: ["read_events.py", "safetensors_tool.py"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CZlib", "MallocCounter"]),
         // End-to-end runs of the real executable (it must be built: `swift build` builds it).
-        .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport", "Transport"],
+        .testTarget(name: "CLITests", dependencies: ["Artifacts", "Datasets", "TestSupport", "Transport", "Checksums"],
                     exclude: ["inspect_run.py"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Training", "VAE", "NN", "Tensor", "Transport", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),

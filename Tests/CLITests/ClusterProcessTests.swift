@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Artifacts
 import Transport
+import Checksums
 
 /// A `largevae` process whose output is collected as it runs, so a test can wait for a line.
 final class Spawned: @unchecked Sendable {
@@ -180,7 +181,7 @@ final class ClusterProcessTests: XCTestCase {
         try socket.connect(endpoint)
         var header = WireHeader(type: .hello, runID: 0, step: 0).encoded()
         header[4] = 2   // version 2, header CRC recomputed so only the version is wrong
-        let crc = CRC32CReference.checksum(Array(header[0..<52]))
+        let crc = CRC32C.checksum(Array(header[0..<52]))
         for i in 0..<4 { header[52 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
         try socket.send([.bytes(header), .bytes([])])
         let deadline = Date().addingTimeInterval(20)
@@ -190,17 +191,5 @@ final class ClusterProcessTests: XCTestCase {
             return String(decoding: frames[1].bytes, as: UTF8.self)
         }
         return "(no refusal)"
-    }
-}
-
-/// The bit-at-a-time CRC-32C, so this test depends on nothing but the wire layout.
-enum CRC32CReference {
-    static func checksum(_ data: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in data {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
-        }
-        return ~crc
     }
 }

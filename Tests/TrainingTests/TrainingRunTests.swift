@@ -7,22 +7,7 @@ import Training
 import Artifacts
 import TestSupport
 
-/// Images held in memory as model inputs.
-final class ArraySource: ImageSource {
-    let pixels: [Float]
-    let pixelsPerImage: Int
-    var count: Int { pixels.count / pixelsPerImage }
-    init(count: Int, pixels d: Int, seed: UInt64) {
-        var rng = FixtureRandom(seed: seed)
-        pixels = (0..<(count * d)).map { i in rng.uniform() < 0.2 + 0.5 * Double(i % d) / Double(d) ? 1 : 0 }
-        pixelsPerImage = d
-    }
-    func fill(indices: UnsafeBufferPointer<Int>, epoch: Int, into out: UnsafeMutablePointer<Float>) {
-        for (r, i) in indices.enumerated() {
-            for j in 0..<pixelsPerImage { out[r * pixelsPerImage + j] = pixels[i * pixelsPerImage + j] }
-        }
-    }
-}
+extension ArraySource: ImageSource {}
 
 final class TrainingRunTests: XCTestCase {
     let config = ModelConfig(architecture: .vae, prior: .vampprior, likelihood: .bernoulli,
