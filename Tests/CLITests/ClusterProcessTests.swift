@@ -110,7 +110,8 @@ final class ClusterProcessTests: XCTestCase {
 
     /// Workers that join after training has begun take units from the next step on; a worker
     /// for another model, and a client speaking another protocol version, are refused while
-    /// the run goes on; `largevae status` lists the workers. The result is unchanged.
+    /// the run goes on; a joined peer sending 600 malformed messages is ignored; `largevae status`
+    /// lists the workers. The result is unchanged.
     func testJoinPartwayRefusalsAndStatus_ResultUnchanged() throws {
         let reference = runDirectory("join-reference")
         let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
@@ -130,6 +131,9 @@ final class ClusterProcessTests: XCTestCase {
 
         let refusal = try foreignVersionHello(endpoint)
         XCTAssertTrue(refusal.contains("Protocol version 2"), refusal)
+
+        let junk = try sendJunk(endpoint, count: 600)
+        XCTAssertGreaterThan(junk, 0, "the junk sender was welcomed")
 
         let late = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "late-\($0)"]) }
         XCTAssertTrue(coordinator.waitFor("late-1 (pid"), coordinator.output)
@@ -173,6 +177,50 @@ final class ClusterProcessTests: XCTestCase {
         for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
         XCTAssertTrue(coordinator.output.contains("ns-1") && coordinator.output.contains("ns-2"), coordinator.output)
         XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
+    /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
+    /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
+    /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
+    /// many it sent.
+    func sendJunk(_ endpoint: String, count: Int) throws -> Int {
+        let socket = try ZMQSocket(context: try ZMQContext(), kind: .dealer)
+        try socket.connect(endpoint)
+        let hello = #"{"blasThreads":1,"engine":"largevae-engine/1 units/1 float32","name":"junk","pid":1}"#
+        try socket.send([.bytes(WireMessage(header: WireHeader(type: .hello, runID: 0, step: 0), payload: Array(hello.utf8)).header.encoded()),
+                         .bytes(Array(hello.utf8))])
+        var runID: UInt64?
+        let deadline = Date().addingTimeInterval(20)
+        while runID == nil && Date() < deadline {
+            guard let frames = try socket.receive(timeout: .seconds(1)), frames.count == 2,
+                  let h = try? WireHeader.decode(frames[0].bytes), h.type == .welcome else { continue }
+            runID = h.runID
+        }
+        guard let runID else { return 0 }
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<count {
+            let payload = (0..<Int.random(in: 0..<512, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var header = WireHeader(type: .result, runID: runID, step: UInt64.random(in: 0...1000, using: &rng),
+                                    unitID: UInt32.random(in: 0...100, using: &rng))
+            switch i % 6 {
+            case 0: try socket.send([.bytes(payload)])                                              // not our protocol
+            case 1: try socket.send(WireMessage(header: header, payload: payload).frames)           // wrong sizes / unknown units
+            case 2:
+                var bytes = WireMessage(header: header, payload: payload).header.encoded()
+                bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= 0x10                          // bad header CRC
+                try socket.send([.bytes(bytes), .bytes(payload)])
+            case 3:
+                header.runID = runID &+ 1                                                            // another run
+                try socket.send(WireMessage(header: header, payload: payload).frames)
+            case 4:
+                header.type = [.parameters, .work, .welcome, .refuse][i % 4]                          // types a worker never sends
+                try socket.send(WireMessage(header: header, payload: payload).frames)
+            default:
+                let m = WireMessage(header: header, payload: payload)
+                try socket.send([.bytes(m.header.encoded()), .bytes(Array(payload.dropLast())), .bytes([1, 2, 3])])   // truncated, extra frame
+            }
+        }
+        return count
     }
 
     /// Sends a hello with protocol version 2 from a raw dealer and returns the refusal's text.
