@@ -120,7 +120,7 @@ public final class ClusterEngine: StepEngine {
             }
             coordinator.add(backward)
             try coordinator.serve { backward.allSatisfy(\.done) && data.allSatisfy(\.done) }
-            try resolvePrior(backward)
+            try resolvePrior(backward, firstSlot: data.count)
         } else {
             try coordinator.serve { data.allSatisfy(\.done) }
         }
@@ -342,9 +342,10 @@ public final class ClusterEngine: StepEngine {
         }
     }
 
-    func resolvePrior(_ backward: [Unit]) throws {
+    /// Pointers to the prior units' results, decoded (if need be) into scratch slots from
+    /// `firstSlot` on, after the data units' slots.
+    func resolvePrior(_ backward: [Unit], firstSlot base: Int) throws {
         let d = config.inputSize, e = ranges.priorEncoder.count, width = precision.bytesPerElement
-        let base = 64   // scratch slots after the data units'
         encoderPointers = []
         pseudoPointers = []
         for (c, unit) in backward.enumerated() {
