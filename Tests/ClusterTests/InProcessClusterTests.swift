@@ -48,7 +48,7 @@ final class InProcessClusterTests: XCTestCase {
     /// Trains two epochs with `workers` worker threads and returns the parameters' bits and the
     /// test report's log-likelihood.
     func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32,
-                    push: Bool = false) throws -> ([UInt32], Double) {
+                    push: Bool = false, options: TrainingOptions = options(), train: ArraySource? = nil) throws -> ([UInt32], Double) {
         let context = try ZMQContext()
         var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
         coordinatorOptions.precision = precision
@@ -56,7 +56,7 @@ final class InProcessClusterTests: XCTestCase {
         coordinatorOptions.parameterChunk = 97   // many chunks, none aligned to a tensor
         coordinatorOptions.pushParametersDuringUpdate = push
         var engine: ClusterEngine?
-        let run = try TrainingRun(config: config, options: Self.options(), train: train, validation: validation) { model, plan in
+        let run = try TrainingRun(config: config, options: options, train: train ?? self.train, validation: validation) { model, plan in
             let e = try ClusterEngine(model: model, plan: plan, options: coordinatorOptions, context: context,
                                       logger: Logger(label: "coordinator"))
             engine = e
@@ -98,5 +98,19 @@ final class InProcessClusterTests: XCTestCase {
         let two = try clusterRun(config, workers: 2, precision: .bf16)
         XCTAssertEqual(one.0, two.0)
         XCTAssertNotEqual(one.0, try localRun(config).0, "bf16 rounds what travels")
+    }
+
+    /// 70 one-row data units a step, with bf16 so that every result is decoded into scratch
+    /// slots: the same bits for 1 and 3 workers.
+    func testManyUnitsPerStep_SameForAnyWorkerCount() throws {
+        var options = Self.options()
+        options.batchSize = 70
+        options.dataUnitSize = 1
+        options.epochs = 1
+        let train = ArraySource(count: 140, pixels: 16, seed: 4)
+        let config = Self.config(.vae, .vampprior)
+        let one = try clusterRun(config, workers: 1, precision: .bf16, options: options, train: train)
+        let three = try clusterRun(config, workers: 3, precision: .bf16, options: options, train: train)
+        XCTAssertEqual(one.0, three.0)
     }
 }
