@@ -40,8 +40,8 @@ public final class ClusterEngine: StepEngine {
     let priorUnits: [Range<Int>]
     /// Element blocks that the reduction and the update split over the coordinator's threads.
     let blocks: [Range<Int>]
-    /// Parameter chunks in the order a step needs them: the prior encoder and the pseudo-inputs
-    /// (phase 1) first, then the rest; about 1 MB each.
+    /// Parameter chunks in the order a step needs them, when pushed during the update: the prior
+    /// encoder and the pseudo-inputs (phase 1) first, then the rest, about 1 MB each.
     let chunkOrder: [Range<Int>]
     /// The parameters last sent, to tell whether `values` changed.
     let sent: ParameterVector<Float>
@@ -69,7 +69,10 @@ public final class ClusterEngine: StepEngine {
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         blocks = StepPlan.cut(model.layout.count, into: (model.layout.count + options.threads - 1) / options.threads)
-        chunkOrder = Self.chunkOrder(count: model.layout.count, ranges: GradientRanges(model: model), chunk: options.parameterChunk)
+        // Chunks pay only when pushed during the update; otherwise one chunk, which workers use in place.
+        chunkOrder = options.pushParametersDuringUpdate
+            ? Self.chunkOrder(count: model.layout.count, ranges: GradientRanges(model: model), chunk: options.parameterChunk)
+            : [0..<model.layout.count]
         reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: blocks.count,
                                       maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
         gradient = ParameterVector(layout: layout)
