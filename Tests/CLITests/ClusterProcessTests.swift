@@ -179,6 +179,25 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 
+    /// A worker killed with SIGKILL mid-run is declared lost after the worker timeout, its units go
+    /// to the other worker, and the run ends with the same bits as one process.
+    func testKilledWorker_UnitsReissued_ResultUnchanged() throws {
+        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
+        let reference = runDirectory("kill-reference"), dir = runDirectory("kill")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2", "--worker-timeout", "1",
+                                       "--heartbeat-ms", "100"] + args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let workers = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "w\($0)"]) }
+        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+        kill(workers[0].process.processIdentifier, SIGKILL)
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        XCTAssertTrue(coordinator.output.contains("lost worker w0"), coordinator.output)
+        XCTAssertEqual(workers[1].finish(seconds: 20), 0, workers[1].output)
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
     /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
     /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
