@@ -198,6 +198,27 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 
+    /// A worker paused with SIGSTOP past the unit deadline has its units issued to the other
+    /// worker; resumed, its late results are dropped. The run ends with the same bits.
+    func testPausedWorker_UnitsReissued_ResultUnchanged() throws {
+        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
+        let reference = runDirectory("pause-reference"), dir = runDirectory("pause")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2", "--unit-deadline", "0.5",
+                                       "--worker-timeout", "30"] + args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let workers = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "w\($0)"]) }
+        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+        kill(workers[0].process.processIdentifier, SIGSTOP)
+        XCTAssertTrue(coordinator.waitFor("is overdue"), coordinator.output)
+        usleep(1_500_000)
+        kill(workers[0].process.processIdentifier, SIGCONT)
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.finish(seconds: 30), 0, w.output) }
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
     /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
     /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
