@@ -219,6 +219,26 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 
+    /// Every worker killed: the coordinator says it is waiting, and goes on when a new worker
+    /// joins; the result is unchanged.
+    func testAllWorkersLost_CoordinatorWaitsForANewOne() throws {
+        let args = self.args("vae") + ["--epochs", "6", "--train-limit", "400"]
+        let reference = runDirectory("orphan-reference"), dir = runDirectory("orphan")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--worker-timeout", "1", "--heartbeat-ms", "100"]
+                                      + args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let first = try Spawned(["worker", "--connect", endpoint, "--name", "first"])
+        XCTAssertTrue(coordinator.waitFor("epoch 1 "), coordinator.output)
+        kill(first.process.processIdentifier, SIGKILL)
+        XCTAssertTrue(coordinator.waitFor("no workers: waiting"), coordinator.output)
+        let second = try Spawned(["worker", "--connect", endpoint, "--name", "second"])
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        XCTAssertEqual(second.finish(seconds: 20), 0, second.output)
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
     /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
     /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
