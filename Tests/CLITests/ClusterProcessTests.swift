@@ -179,64 +179,61 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 
+    /// A fault drill: trains `vae/vampprior` for `epochs` in one process, then as a coordinator
+    /// (with `flags`) that `drill` disturbs, and checks that both end with the same bits.
+    /// `drill` gets the endpoint and the running coordinator.
+    func faultDrill(_ name: String, epochs: Int, flags: [String], drill: (String, Spawned) throws -> Void) throws {
+        let args = self.args("vae") + ["--epochs", String(epochs), "--train-limit", "400"]
+        let reference = runDirectory("\(name)-reference"), dir = runDirectory(name)
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint] + flags + args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        try drill(endpoint, coordinator)
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
+    func worker(_ endpoint: String, _ name: String) throws -> Spawned {
+        try Spawned(["worker", "--connect", endpoint, "--name", name])
+    }
+
     /// A worker killed with SIGKILL mid-run is declared lost after the worker timeout, its units go
     /// to the other worker, and the run ends with the same bits as one process.
     func testKilledWorker_UnitsReissued_ResultUnchanged() throws {
-        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
-        let reference = runDirectory("kill-reference"), dir = runDirectory("kill")
-        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
-        let endpoint = "tcp://127.0.0.1:\(freePort())"
-        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2", "--worker-timeout", "1",
-                                       "--heartbeat-ms", "100"] + args + ["--run-dir", dir.path])
-        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
-        let workers = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "w\($0)"]) }
-        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
-        kill(workers[0].process.processIdentifier, SIGKILL)
-        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
-        XCTAssertTrue(coordinator.output.contains("lost worker w0"), coordinator.output)
-        XCTAssertEqual(workers[1].finish(seconds: 20), 0, workers[1].output)
-        XCTAssertEqual(try tensors(dir), try tensors(reference))
+        try faultDrill("kill", epochs: 12, flags: ["--min-workers", "2", "--worker-timeout", "1", "--heartbeat-ms", "100"]) { endpoint, coordinator in
+            let workers = try (0..<2).map { try worker(endpoint, "w\($0)") }
+            XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+            kill(workers[0].process.processIdentifier, SIGKILL)
+            XCTAssertTrue(coordinator.waitFor("lost worker w0"), coordinator.output)
+            XCTAssertEqual(workers[1].finish(seconds: 60), 0, workers[1].output)
+        }
     }
 
     /// A worker paused with SIGSTOP past the unit deadline has its units issued to the other
     /// worker; resumed, its late results are dropped. The run ends with the same bits.
     func testPausedWorker_UnitsReissued_ResultUnchanged() throws {
-        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
-        let reference = runDirectory("pause-reference"), dir = runDirectory("pause")
-        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
-        let endpoint = "tcp://127.0.0.1:\(freePort())"
-        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2", "--unit-deadline", "0.5",
-                                       "--worker-timeout", "30"] + args + ["--run-dir", dir.path])
-        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
-        let workers = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "w\($0)"]) }
-        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
-        kill(workers[0].process.processIdentifier, SIGSTOP)
-        XCTAssertTrue(coordinator.waitFor("is overdue"), coordinator.output)
-        usleep(1_500_000)
-        kill(workers[0].process.processIdentifier, SIGCONT)
-        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
-        for w in workers { XCTAssertEqual(w.finish(seconds: 30), 0, w.output) }
-        XCTAssertEqual(try tensors(dir), try tensors(reference))
+        try faultDrill("pause", epochs: 12, flags: ["--min-workers", "2", "--unit-deadline", "0.5", "--worker-timeout", "30"]) { endpoint, coordinator in
+            let workers = try (0..<2).map { try worker(endpoint, "w\($0)") }
+            XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+            kill(workers[0].process.processIdentifier, SIGSTOP)
+            XCTAssertTrue(coordinator.waitFor("is overdue"), coordinator.output)
+            usleep(1_500_000)
+            kill(workers[0].process.processIdentifier, SIGCONT)
+            for w in workers { XCTAssertEqual(w.finish(seconds: 60), 0, w.output) }
+        }
     }
 
     /// Every worker killed: the coordinator says it is waiting, and goes on when a new worker
     /// joins; the result is unchanged.
     func testAllWorkersLost_CoordinatorWaitsForANewOne() throws {
-        let args = self.args("vae") + ["--epochs", "6", "--train-limit", "400"]
-        let reference = runDirectory("orphan-reference"), dir = runDirectory("orphan")
-        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
-        let endpoint = "tcp://127.0.0.1:\(freePort())"
-        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--worker-timeout", "1", "--heartbeat-ms", "100"]
-                                      + args + ["--run-dir", dir.path])
-        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
-        let first = try Spawned(["worker", "--connect", endpoint, "--name", "first"])
-        XCTAssertTrue(coordinator.waitFor("epoch 1 "), coordinator.output)
-        kill(first.process.processIdentifier, SIGKILL)
-        XCTAssertTrue(coordinator.waitFor("no workers: waiting"), coordinator.output)
-        let second = try Spawned(["worker", "--connect", endpoint, "--name", "second"])
-        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
-        XCTAssertEqual(second.finish(seconds: 20), 0, second.output)
-        XCTAssertEqual(try tensors(dir), try tensors(reference))
+        try faultDrill("orphan", epochs: 6, flags: ["--worker-timeout", "1", "--heartbeat-ms", "100"]) { endpoint, coordinator in
+            let first = try worker(endpoint, "first")
+            XCTAssertTrue(coordinator.waitFor("epoch 1 "), coordinator.output)
+            kill(first.process.processIdentifier, SIGKILL)
+            XCTAssertTrue(coordinator.waitFor("no workers: waiting"), coordinator.output)
+            XCTAssertEqual(try worker(endpoint, "second").finish(seconds: 60), 0)
+        }
     }
 
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
