@@ -2,11 +2,14 @@ import Foundation
 import Transport
 
 /// Sending wire messages: small payloads copied, large ones zero-copy from an `OwnedBuffer`.
+///
+/// Sends to a peer (a router's) never block: a full or vanished peer fails with `EAGAIN` or
+/// `EHOSTUNREACH` at once, and the coordinator drops that worker instead of stalling the run.
 extension ZMQSocket {
     /// Sends `header` (length and CRC filled in) and a small payload, to `peer` on a router.
-    func send(_ header: WireHeader, payload: [UInt8] = [], to peer: [UInt8]? = nil) throws {
+    func send(_ header: WireHeader, payload: [UInt8] = [], to peer: [UInt8]? = nil, dontWait: Bool = false) throws {
         let message = WireMessage(header: header, payload: payload)
-        try send((peer.map { [Frame.bytes($0)] } ?? []) + message.frames)
+        try send((peer.map { [Frame.bytes($0)] } ?? []) + message.frames, dontWait: dontWait || peer != nil)
     }
 
     /// Sends `header` and the first `count` bytes of `buffer` without copying them; the header is
@@ -15,7 +18,8 @@ extension ZMQSocket {
         let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[0..<count])
         var header = header
         if !sealed { header.seal(payload: bytes) }
-        try send((peer.map { [Frame.bytes($0)] } ?? []) + [.bytes(header.encoded()), .zeroCopy(owner: buffer, bytes: bytes)])
+        try send((peer.map { [Frame.bytes($0)] } ?? []) + [.bytes(header.encoded()), .zeroCopy(owner: buffer, bytes: bytes)],
+                 dontWait: peer != nil)
     }
 }
 
@@ -23,7 +27,8 @@ extension ZMQSocket {
     /// Sends a sealed `header` and bytes `range` of `buffer` without copying them.
     func send(_ header: WireHeader, buffer: OwnedBuffer, range: Range<Int>, to peer: [UInt8]? = nil) throws {
         let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[range])
-        try send((peer.map { [Frame.bytes($0)] } ?? []) + [.bytes(header.encoded()), .zeroCopy(owner: buffer, bytes: bytes)])
+        try send((peer.map { [Frame.bytes($0)] } ?? []) + [.bytes(header.encoded()), .zeroCopy(owner: buffer, bytes: bytes)],
+                 dontWait: peer != nil)
     }
 }
 

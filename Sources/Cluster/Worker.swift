@@ -76,6 +76,8 @@ public final class Worker {
         try socket.set(.heartbeatTimeout(milliseconds: 5000))
         try socket.set(.sendBuffer(4 << 20))
         try socket.set(.receiveBuffer(4 << 20))
+        // A dealer's send blocks once its queue to a vanished coordinator is full: give up then.
+        try socket.set(.sendTimeout(milliseconds: 30_000))
         try socket.connect(options.endpoint)
         BLAS.threads = options.blasThreads
     }
@@ -137,7 +139,7 @@ public final class Worker {
         var lastHello = start - .seconds(10)
         while true {
             if ContinuousClock.now - lastHello > .seconds(2) {
-                try send(WireHeader(type: .hello, runID: 0, step: 0), payload: jsonPayload(hello))
+                try send(WireHeader(type: .hello, runID: 0, step: 0), payload: jsonPayload(hello), droppable: true)
                 lastHello = .now
             }
             if ContinuousClock.now - start > options.connectTimeout {
@@ -172,7 +174,7 @@ public final class Worker {
         guard let session else { return }
         let interval = Duration.milliseconds(session.welcome.heartbeatMilliseconds)
         if ContinuousClock.now - lastSent >= interval {
-            try send(WireHeader(type: .heartbeat, runID: session.runID, step: 0))
+            try send(WireHeader(type: .heartbeat, runID: session.runID, step: 0), droppable: true)
         }
         if ContinuousClock.now - lastHeard > interval * 20 {
             log.warning("the coordinator has been silent for \(ContinuousClock.now - lastHeard); joining again")
@@ -181,9 +183,16 @@ public final class Worker {
         }
     }
 
-    func send(_ header: WireHeader, payload: [UInt8] = []) throws {
-        try socket.send(header, payload: payload)
-        lastSent = .now
+    /// Sends a control message. A `droppable` one (hello, heartbeat) is skipped when the queue
+    /// to the coordinator is full, so that a worker whose coordinator has gone keeps running its
+    /// timeouts instead of blocking.
+    func send(_ header: WireHeader, payload: [UInt8] = [], droppable: Bool = false) throws {
+        do {
+            try socket.send(header, payload: payload, dontWait: droppable)
+            lastSent = .now
+        } catch let error as ZMQError where droppable {
+            log.debug("skipped a \(header.type) message: \(error.localizedDescription)")
+        }
     }
 
     /// Computes one unit and sends `ready(1)` then its result messages.

@@ -236,6 +236,22 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// A worker whose coordinator is killed notices the silence, tries to join again for its
+    /// connect timeout, and exits with a message, instead of blocking on a full send queue.
+    func testCoordinatorKilled_WorkerGivesUp() throws {
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--heartbeat-ms", "100", "--worker-timeout", "5"]
+                                      + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("dead").path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let w = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
+        XCTAssertTrue(coordinator.waitFor("epoch 1 "), coordinator.output)
+        kill(coordinator.process.processIdentifier, SIGKILL)
+        let start = Date()
+        XCTAssertNotEqual(w.finish(seconds: 30), 0)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20, "the worker gave up in bounded time")
+        XCTAssertTrue(w.output.contains("no coordinator answered"), w.output)
+    }
+
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
     /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
     /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
