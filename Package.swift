@@ -62,7 +62,7 @@ let package = Package(
                           swiftSettings: fastFlags),
 
         // Shared test helpers (assertClose, finite differences, fixtures); used only by tests.
-        .target(name: "TestSupport", path: "Sources/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Datasets"], path: "Sources/TestSupport"),
         .testTarget(name: "ArtifactsTests", dependencies: ["Artifacts", "Checksums", "TestSupport"],
                     exclude: ["read_events.py", "safetensors_tool.py"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CZlib", "MallocCounter"]),

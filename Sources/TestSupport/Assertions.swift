@@ -1,4 +1,5 @@
 import XCTest
+import Datasets
 
 /// Fails unless `|actual − expected| ≤ atol + rtol·|expected|`, naming the caller's line.
 public func assertClose(_ actual: Double, _ expected: Double, rtol: Double = 1e-6, atol: Double = 0,
@@ -37,17 +38,12 @@ public func numericalGradient(at x: [Double], step h: Double = 1e-6, _ f: ([Doub
     return g
 }
 
-/// A small deterministic generator for test fixtures and fuzzing (SplitMix64).
+/// A small deterministic generator for test fixtures and fuzzing: `Datasets.SplitMix64`, with the
+/// draws tests need on top.
 public struct FixtureRandom: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+    var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { base.next() }
     /// The low byte of the next value.
     public mutating func nextByte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
     /// Uniform in [lower, upper).
