@@ -43,8 +43,6 @@ public final class ClusterEngine: StepEngine {
     /// Parameter chunks in the order a step needs them, when pushed during the update: the prior
     /// encoder and the pseudo-inputs (phase 1) first, then the rest, about 1 MB each.
     let chunkOrder: [Range<Int>]
-    /// The parameters last sent, to tell whether `values` changed.
-    let sent: ParameterVector<Float>
     var version: UInt64 = 0
     var payloads = BufferPool(), parameterBuffers = BufferPool()
     /// Copies of results that could not be read in place (bf16, or misaligned), by unit.
@@ -76,7 +74,6 @@ public final class ClusterEngine: StepEngine {
         reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: blocks.count,
                                       maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
         gradient = ParameterVector(layout: layout)
-        sent = ParameterVector(layout: layout)
         stats = Tensor(shape: [k, w])
         statsGradient = Tensor(shape: [k, w])
         let welcome = Welcome(config: config, plan: plan, precision: options.precision,
@@ -293,10 +290,20 @@ public final class ClusterEngine: StepEngine {
     /// look when they are the vector last sent and no update has run since, else by comparing.
     func ensureParameters(_ values: ParameterVector<Float>) throws {
         if version > 0 && values === sentFrom && !updatedSinceSent { return }
-        if version > 0 && values !== sentFrom && memcmp(values.data, sent.data, 4 * layout.count) == 0 { return }
+        if version > 0 && values !== sentFrom && isCurrentVersion(values) { return }
         let start = ContinuousClock.now
         publish(values, update: nil)
         serializationSeconds += (ContinuousClock.now - start).seconds
+    }
+
+    /// Whether the current version, as sent, holds exactly `values`: compared in the one fp32 chunk
+    /// the workers received (`u64 offset`, then the values). Chunked or bf16 versions do not compare,
+    /// so another vector is always sent anew.
+    func isCurrentVersion(_ values: ParameterVector<Float>) -> Bool {
+        guard precision == .fp32, chunkOrder.count == 1, let p = coordinator.parameters, let base = p.buffer.bytes.baseAddress else {
+            return false
+        }
+        return memcmp(values.data, base + 8, 4 * layout.count) == 0
     }
 
     /// Makes `values` the next parameter version, chunk by chunk in `chunkOrder`: each chunk is
@@ -317,7 +324,6 @@ public final class ClusterEngine: StepEngine {
             coordinator.pushChunk(offset..<(offset + out.offset))
             offset += out.offset
         }
-        sent.data.update(from: values.data, count: layout.count)   // for the comparison above
         sentFrom = values
         updatedSinceSent = false
     }
