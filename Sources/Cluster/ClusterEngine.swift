@@ -143,7 +143,7 @@ public final class ClusterEngine: StepEngine {
         var m = StepMetrics()
         m.seconds = (end - stepStart).seconds
         m.updateSeconds = (end - reduceStart).seconds
-        m.workers = Double(now.workers)
+        m.workers = Double(coordinator.workers.count)
         m.computeSeconds = (now.computeSeconds - before.computeSeconds) / Swift.max(m.workers, 1)
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
         m.bytesSent = Double(now.bytesSent - before.bytesSent)

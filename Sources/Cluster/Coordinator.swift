@@ -104,7 +104,6 @@ public struct RoundStatistics: Sendable, Equatable {
     public var bytesReceived = 0
     /// Worker compute time summed over the accepted results.
     public var computeSeconds = 0.0
-    public var workers = 0
     public init() {}
 }
 
@@ -400,7 +399,6 @@ public final class Coordinator {
             log.warning("no workers: waiting for one to join at \(endpoint) (start one with `largevae worker --connect \(endpoint)`)")
             lastWaitingNotice = now
         }
-        statistics.workers = workers.count
     }
 
     /// Forgets a worker; the units it held go back to the queue.
