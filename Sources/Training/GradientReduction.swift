@@ -57,22 +57,16 @@ public final class GradientReduction<T: Scalar> {
     public func reduce(_ results: UnitResults<T>, elements range: Range<Int>, rows: Int, thread: Int,
                        into gradient: UnsafeMutablePointer<T>) -> Double {
         let scale = 1 / Double(rows)
-        let root = scratch[thread], extra = root + TreeSum.block, tree = root + 2 * TreeSum.block
+        let root = scratch[thread]
         var start = range.lowerBound, finite = 0.0
         while start < range.upperBound {
             let n = chunkLength(from: start, limit: range.upperBound)
             let out = gradient + start
-            if ranges.priorEncoder.contains(start) && results.dataCount <= 2 && (1...2).contains(results.priorCount) {
-                let e = start - ranges.priorEncoder.lowerBound
-                finite += Self.twoTreesFinish(results.data(0) + start, results.dataCount == 2 ? results.data(1) + start : nil,
-                                              results.priorEncoder(0) + e, results.priorCount == 2 ? results.priorEncoder(1) + e : nil,
-                                              scale: scale, into: out, count: n)
-            } else if ranges.priorEncoder.contains(start) {
-                TreeSum.block(leafCount: results.dataCount, leaf: results.data, offset: start, n: n, into: root, scratch: tree)
-                TreeSum.block(leafCount: results.priorCount, leaf: results.priorEncoder,
-                              offset: start - ranges.priorEncoder.lowerBound, n: n, into: extra, scratch: tree)
-                TreeSum.add(extra, into: root, count: n)
-                finite += TreeSum.finish(root, scale: scale, into: out, count: n)
+            if ranges.priorEncoder.contains(start) {
+                finite += TreeSum.mean(leafCount: results.dataCount, leaf: results.data, offset: start,
+                                       secondCount: results.priorCount, secondLeaf: results.priorEncoder,
+                                       secondOffset: start - ranges.priorEncoder.lowerBound, n: n, scale: scale,
+                                       into: out, scratch: root)
             } else if ranges.data.contains(start) {
                 finite += TreeSum.mean(leafCount: results.dataCount, leaf: results.data, offset: start, n: n,
                                        scale: scale, into: out, scratch: root)
@@ -83,40 +77,6 @@ public final class GradientReduction<T: Scalar> {
             start += n
         }
         return finite
-    }
-
-    /// The prior encoder's sum when both trees have one or two leaves, in one pass:
-    /// `out[i] = T(scale · ((a + b) + (c + d)))` in Float64, exactly the operations of the two
-    /// `TreeSum` trees and their sum; returns the finiteness sum.
-    @inline(__always)
-    static func twoTreesFinish(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>?, _ c: UnsafePointer<T>, _ d: UnsafePointer<T>?,
-                               scale: Double, into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
-        var i = 0, finite = SIMD4<Double>(repeating: 0)
-        if T.self == Float.self {
-            let ra = UnsafeRawPointer(a), rb = b.map(UnsafeRawPointer.init), rc = UnsafeRawPointer(c), rd = d.map(UnsafeRawPointer.init)
-            let o = UnsafeMutableRawPointer(out)
-            while i + 4 <= n {
-                var data = SIMD4<Double>(ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
-                if let rb { data += SIMD4<Double>(rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)) }
-                var prior = SIMD4<Double>(rc.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
-                if let rd { prior += SIMD4<Double>(rd.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)) }
-                let v = data + prior
-                o.storeBytes(of: SIMD4<Float>(v * scale), toByteOffset: 4 * i, as: SIMD4<Float>.self)
-                finite += v * 0
-                i += 4
-            }
-        }
-        var tail = 0.0
-        while i < n {
-            var data = Double(a[i]), prior = Double(c[i])
-            if let b { data += Double(b[i]) }
-            if let d { prior += Double(d[i]) }
-            let v = data + prior
-            out[i] = T(v * scale)
-            tail += v * 0
-            i += 1
-        }
-        return finite.sum() + tail
     }
 
     /// Elements from `start` up to the next range boundary, at most one tree block.

@@ -117,31 +117,52 @@ public enum TreeSum {
         return finite.sum() + tail
     }
 
-    /// The finished tree sum of elements `offset ..< offset + n` (`n ≤ block`):
-    /// `out[i] = T(scale · Σ_u leaf(u)[i])`, the sum in tree order in Float64; returns the
-    /// finiteness sum (0 exactly when every sum is finite). One or two leaves take a single pass;
-    /// `scratch` needs `scratchCount(leafCount:) + block` elements otherwise.
-    public static func mean<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, offset: Int, n: Int,
-                                       scale: Double, into out: UnsafeMutablePointer<T>,
+    /// The finished tree sum of elements `offset ..< offset + n` (`n ≤ block`), optionally plus a
+    /// second tree (`secondCount` leaves `secondLeaf(c)`, read from `secondOffset`):
+    /// `out[i] = T(scale · (Σ_u leaf(u)[i] + Σ_c secondLeaf(c)[i]))`, each sum in tree order in
+    /// Float64; returns the finiteness sum (0 exactly when every sum is finite). Trees of one or two
+    /// leaves take a single pass; `scratch` needs `scratchCount(leafCount:) + 2 · block` elements
+    /// otherwise.
+    public static func mean<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, offset: Int,
+                                       secondCount: Int = 0, secondLeaf: ((Int) -> UnsafePointer<T>)? = nil,
+                                       secondOffset: Int = 0, n: Int, scale: Double, into out: UnsafeMutablePointer<T>,
                                        scratch: UnsafeMutablePointer<Double>) -> Double {
-        if leafCount <= 2 {
-            return pairFinish(leaf(0) + offset, leafCount == 2 ? leaf(1) + offset : nil, scale: scale, into: out, count: n)
+        let second = secondCount > 0 ? secondLeaf : nil
+        if leafCount <= 2 && secondCount <= 2 {
+            return smallTreesFinish(leaf(0) + offset, leafCount == 2 ? leaf(1) + offset : nil,
+                                    second.map { $0(0) + secondOffset }, secondCount == 2 ? second.map { $0(1) + secondOffset } : nil,
+                                    scale: scale, into: out, count: n)
         }
-        block(leafCount: leafCount, leaf: leaf, offset: offset, n: n, into: scratch, scratch: scratch + self.block)
-        return finish(scratch, scale: scale, into: out, count: n)
+        let root = scratch, extra = scratch + self.block, tree = scratch + 2 * self.block
+        block(leafCount: leafCount, leaf: leaf, offset: offset, n: n, into: root, scratch: tree)
+        if let second {
+            block(leafCount: secondCount, leaf: second, offset: secondOffset, n: n, into: extra, scratch: tree)
+            add(extra, into: root, count: n)
+        }
+        return finish(root, scale: scale, into: out, count: n)
     }
 
-    /// The tree of one leaf `a` or two leaves `a, b`, finished: `out[i] = T(scale · (a[i] + b[i]))`
-    /// with the sum in Float64, exactly as `block` then `finish` would; returns the finiteness sum.
+    /// One or two small trees finished in one pass: a tree of one leaf `a` or two leaves `a, b`,
+    /// plus optionally a second such tree `c[, d]`:
+    /// `out[i] = T(scale · ((a[i] + b[i]) + (c[i] + d[i])))`, every sum in Float64 and each tree
+    /// left out when absent, exactly as `block`, `add` and `finish` would; returns the finiteness sum.
     @inline(__always)
-    static func pairFinish<T: Scalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>?, scale: Double,
-                                      into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
+    static func smallTreesFinish<T: Scalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>?,
+                                            _ c: UnsafePointer<T>?, _ d: UnsafePointer<T>?,
+                                            scale: Double, into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
         var i = 0, finite = SIMD4<Double>(repeating: 0)
         if T.self == Float.self {
-            let ra = UnsafeRawPointer(a), rb = b.map(UnsafeRawPointer.init), o = UnsafeMutableRawPointer(out)
+            let ra = UnsafeRawPointer(a), rb = b.map(UnsafeRawPointer.init), rc = c.map(UnsafeRawPointer.init)
+            let rd = d.map(UnsafeRawPointer.init), o = UnsafeMutableRawPointer(out)
             while i + 4 <= n {
-                var v = SIMD4<Double>(ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
-                if let rb = rb { v += SIMD4<Double>(rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)) }
+                let at = 4 * i
+                var v = SIMD4<Double>(ra.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self))
+                if let rb { v += SIMD4<Double>(rb.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)) }
+                if let rc {
+                    var second = SIMD4<Double>(rc.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self))
+                    if let rd { second += SIMD4<Double>(rd.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)) }
+                    v += second
+                }
                 o.storeBytes(of: SIMD4<Float>(v * scale), toByteOffset: 4 * i, as: SIMD4<Float>.self)
                 finite += v * 0
                 i += 4
@@ -150,7 +171,12 @@ public enum TreeSum {
         var tail = 0.0
         while i < n {
             var v = Double(a[i])
-            if let b = b { v += Double(b[i]) }
+            if let b { v += Double(b[i]) }
+            if let c {
+                var second = Double(c[i])
+                if let d { second += Double(d[i]) }
+                v += second
+            }
             out[i] = T(v * scale)
             tail += v * 0
             i += 1
