@@ -68,14 +68,20 @@ public enum Benchmark {
         return Double(BLAS.flopCount)
     }
 
-    /// Median samples/s of `config` at `threads`, with `runs` timings of `steps` steps each.
-    public static func measure(config: ModelConfig, plan: StepPlan, threads: Int, runs: Int, steps: Int) throws -> Result {
-        let b = plan.batchSize, d = config.inputSize
+    /// The benchmarks' batch: `[rows, pixels]` binary pixels, each on with probability 0.3
+    /// (xorshift64, fixed seed), the same in every benchmark.
+    public static func syntheticBatch(rows: Int, pixels: Int) -> [Float] {
         var state: UInt64 = 0x2545F4914F6CDD1D
-        let x = (0..<(b * d)).map { _ -> Float in
+        return (0..<(rows * pixels)).map { _ -> Float in
             state ^= state << 13; state ^= state >> 7; state ^= state << 17
             return state % 10 < 3 ? 1 : 0
         }
+    }
+
+    /// Median samples/s of `config` at `threads`, with `runs` timings of `steps` steps each.
+    public static func measure(config: ModelConfig, plan: StepPlan, threads: Int, runs: Int, steps: Int) throws -> Result {
+        let b = plan.batchSize, d = config.inputSize
+        let x = syntheticBatch(rows: b, pixels: d)
         let trainer = Trainer<Float>(config: config, plan: plan, threads: threads)
         return try x.withUnsafeBufferPointer { xp in
             let flops = try flopsPerStep(config: config, plan: plan, x: xp.baseAddress!, indices: Array(0..<b))

@@ -36,14 +36,22 @@ enum ClusterBench {
         var times: [Double] = []
         var metrics: [StepMetrics] = []
 
-        init(config: ModelConfig, plan: StepPlan, workers: Int, flags: ClusterFlags) throws {
-            session = try ClusterSession(options: flags.options(bind: "tcp://127.0.0.1:*", minimumWorkers: workers))
+        /// - Parameters:
+        ///   - emulated: workers that emulate their compute (`--emulate-compute`).
+        ///   - inNamespaces: worker i in network namespace lv-w(i+1), the coordinator on every address.
+        init(config: ModelConfig, plan: StepPlan, workers: Int, flags: ClusterFlags, emulated: Bool = false,
+             inNamespaces: Bool = false) throws {
+            let bind = inNamespaces ? "tcp://0.0.0.0:*" : "tcp://127.0.0.1:*"
+            session = try ClusterSession(options: flags.options(bind: bind, minimumWorkers: workers))
             session.localWorkers = workers
+            session.workerArguments = emulated ? ["--emulate-compute"] : []
+            session.inNamespaces = inNamespaces
             trainer = try Trainer<Float>(config: config, plan: plan, threads: 1, engine: session.factory())
             self.workers = workers
             try session.start()
         }
 
+        /// Times `n` steps on `x` (a batch of `b`); with `record`, keeps their mean time and metrics.
         func steps(_ n: Int, x: UnsafePointer<Float>, batch b: Int, record: Bool) throws {
             var seconds = 0.0
             for _ in 0..<n {
@@ -60,12 +68,8 @@ enum ClusterBench {
 
     static func measure(config: ModelConfig, plan: StepPlan, workerCounts: [Int], runs: Int, steps: Int,
                         flags: ClusterFlags) throws -> [Result] {
-        let b = plan.batchSize, d = config.inputSize
-        var state: UInt64 = 0x2545F4914F6CDD1D
-        let x = (0..<(b * d)).map { _ -> Float in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return state % 10 < 3 ? 1 : 0
-        }
+        let b = plan.batchSize
+        let x = Benchmark.syntheticBatch(rows: b, pixels: config.inputSize)
         let setups = try workerCounts.map { try Setup(config: config, plan: plan, workers: $0, flags: flags) }
         defer { setups.forEach { $0.session.finish() } }
         try x.withUnsafeBufferPointer { xp in
@@ -112,29 +116,16 @@ enum ScalingSimulation {
 
     static func measure(config: ModelConfig, workers w: Int, runs: Int, steps: Int, flags: ClusterFlags,
                         inNamespaces: Bool) throws -> Point {
-        let plan = plan(workers: w), b = plan.batchSize, d = config.inputSize
-        let x = (0..<(b * d)).map { Float(($0 * 7919) % 10 < 3 ? 1 : 0) }
-        let bind = inNamespaces ? "tcp://0.0.0.0:*" : "tcp://127.0.0.1:*"
-        let session = try ClusterSession(options: flags.options(bind: bind, minimumWorkers: w))
-        session.localWorkers = w
-        session.workerArguments = ["--emulate-compute"]
-        session.inNamespaces = inNamespaces
-        defer { session.finish() }
-        let trainer = try Trainer<Float>(config: config, plan: plan, threads: 1, engine: session.factory())
-        try session.start()
-        var times: [Double] = [], metrics: [StepMetrics] = []
-        var step = 0
+        let plan = plan(workers: w), b = plan.batchSize
+        let x = Benchmark.syntheticBatch(rows: b, pixels: config.inputSize)
+        let setup = try ClusterBench.Setup(config: config, plan: plan, workers: w, flags: flags, emulated: true,
+                                           inNamespaces: inNamespaces)
+        defer { setup.session.finish() }
         try x.withUnsafeBufferPointer { xp in
-            for run in -1..<runs {     // run −1 warms up (and lets every worker measure its units)
-                let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<(run < 0 ? 4 : steps) {
-                    try trainer.step(x: xp.baseAddress!, sampleIndices: Array((step * b)..<((step + 1) * b)), epoch: 0, beta: 1)
-                    if run >= 0, let m = trainer.engine.stepMetrics { metrics.append(m) }
-                    step += 1
-                }
-                if run >= 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(steps)) }
-            }
+            try setup.steps(4, x: xp.baseAddress!, batch: b, record: false)   // warm-up: every worker measures its units
+            for _ in 0..<runs { try setup.steps(steps, x: xp.baseAddress!, batch: b, record: true) }
         }
+        let times = setup.times, metrics = setup.metrics
         let t = Benchmark.median(times)
         let mean = metrics.reduce(StepMetrics(), +).scaled(by: Double(metrics.count))
         let megabytes = (mean.bytesSent + mean.bytesReceived) / 1e6
