@@ -53,13 +53,7 @@ struct Bench: ParsableCommand {
     var pytorchBaseline: String?
 
     func parsedModels() throws -> [(Architecture, PriorKind)] {
-        try models.split(separator: ",").map { spec in
-            let parts = spec.split(separator: "/").map(String.init)
-            guard parts.count == 2, let a = Architecture(rawValue: parts[0]), let p = PriorKind(rawValue: parts[1]) else {
-                throw ValidationError("'\(spec)' is not a model: use ARCH/PRIOR with ARCH in vae, hvae and PRIOR in standard, vampprior, mog.")
-            }
-            return (a, p)
-        }
+        try models.split(separator: ",").map { try parseModel(String($0)) }
     }
 
     func parsedThreads() throws -> [Int] {

@@ -123,6 +123,22 @@ final class ClusterSession {
     }
 }
 
+/// Refuses an endpoint libzmq would not take from this command line.
+func checkEndpoint(_ endpoint: String, flag: String) throws {
+    guard endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") else {
+        throw ValidationError("\(flag) takes tcp://HOST:PORT or ipc:///PATH, not '\(endpoint)'.")
+    }
+}
+
+/// `ARCH/PRIOR`, e.g. `vae/vampprior`.
+func parseModel(_ spec: String) throws -> (Architecture, PriorKind) {
+    let parts = spec.split(separator: "/").map(String.init)
+    guard parts.count == 2, let a = Architecture(rawValue: parts[0]), let p = PriorKind(rawValue: parts[1]) else {
+        throw ValidationError("'\(spec)' is not a model: use ARCH/PRIOR with ARCH in vae, hvae and PRIOR in standard, vampprior, mog.")
+    }
+    return (a, p)
+}
+
 /// This executable's path, for starting worker processes.
 func selfExecutable() throws -> URL {
     if let path = Bundle.main.executablePath { return URL(fileURLWithPath: path) }
@@ -144,9 +160,7 @@ struct CoordinatorCommand: ParsableCommand {
 
     func validate() throws {
         guard minWorkers >= 1 && minWorkers <= 4096 else { throw ValidationError("--min-workers must be between 1 and 4096.") }
-        guard bind.hasPrefix("tcp://") || bind.hasPrefix("ipc://") else {
-            throw ValidationError("--bind takes tcp://HOST:PORT or ipc:///PATH, not '\(bind)'.")
-        }
+        try checkEndpoint(bind, flag: "--bind")
         if job.workers != nil { throw ValidationError("--workers starts local workers from `largevae train`; the coordinator waits for workers that connect.") }
     }
 
@@ -179,17 +193,10 @@ struct WorkerCommand: ParsableCommand {
     var emulateCompute = false
 
     func validate() throws {
-        guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") else {
-            throw ValidationError("--connect takes tcp://HOST:PORT or ipc:///PATH, not '\(connect)'.")
-        }
+        try checkEndpoint(connect, flag: "--connect")
         guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
         guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
-        if let m = model {
-            let parts = m.split(separator: "/").map(String.init)
-            guard parts.count == 2, Architecture(rawValue: parts[0]) != nil, PriorKind(rawValue: parts[1]) != nil else {
-                throw ValidationError("--model takes ARCH/PRIOR with ARCH in vae, hvae and PRIOR in standard, vampprior, mog; not '\(m)'.")
-            }
-        }
+        if let m = model { _ = try parseModel(m) }
     }
 
     func run() throws {
@@ -219,6 +226,8 @@ struct StatusCommand: ParsableCommand {
     var timeout = 5.0
     @Flag(help: "Print the coordinator's JSON answer.")
     var json = false
+
+    func validate() throws { try checkEndpoint(connect, flag: "--connect") }
 
     func run() throws {
         try reportingErrors {
