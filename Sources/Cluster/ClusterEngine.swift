@@ -6,6 +6,13 @@ import VAE
 import Training
 import Transport
 
+extension TensorTable {
+    /// The table of a parameter layout: its tensors' names and sizes in order.
+    init(layout: ParameterLayout) {
+        self.init(layout.entries.map { Entry(name: $0.name, count: $0.count) })
+    }
+}
+
 /// Errors of a distributed step that are not the network's.
 public enum ClusterError: Error, LocalizedError, Equatable {
     case unsupported(String)
@@ -77,7 +84,7 @@ public final class ClusterEngine: StepEngine {
         stats = Tensor(shape: [k, w])
         statsGradient = Tensor(shape: [k, w])
         let welcome = Welcome(config: config, plan: plan, precision: options.precision,
-                              table: layout.entries.map(\.name), counts: layout.entries.map(\.count),
+                              table: TensorTable(layout: layout),
                               heartbeatMilliseconds: Int(options.heartbeat.seconds * 1000))
         coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger)
         results = UnitResults(data: { [unowned self] in self.dataPointers[$0] },

@@ -132,7 +132,7 @@ public final class Coordinator {
         self.options = options
         self.welcome = welcome
         log = logger
-        let parameterBytes = 4 * welcome.counts.reduce(0, +)
+        let parameterBytes = 4 * welcome.table.totalCount
         socket = try ZMQSocket(context: context, kind: .router, highWaterMark: 64,
                                maximumMessageSize: parameterBytes + (4 << 20))
         try socket.set(.routerMandatory(true))

@@ -20,8 +20,7 @@ struct Welcome: Codable, Equatable {
     var plan: StepPlan
     var precision: WirePrecision
     /// Parameter names and sizes in payload order; the worker checks its own layout against them.
-    var table: [String]
-    var counts: [Int]
+    var table: TensorTable
     /// How often the coordinator expects to hear from an idle worker.
     var heartbeatMilliseconds: Int
 }

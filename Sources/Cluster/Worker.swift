@@ -160,7 +160,7 @@ public final class Worker {
                 let welcome = try decodeJSON(Welcome.self, message.frame(1))
                 session = try Session(welcome: welcome, runID: header.runID)
                 lastHeard = .now
-                log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.count) tensors, wire \(welcome.precision)")
+                log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.entries.count) tensors, wire \(welcome.precision)")
                 try send(WireHeader(type: .ready, runID: header.runID, step: 0, unitCount: UInt32(options.credits)))
                 return
             default:

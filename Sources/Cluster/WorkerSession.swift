@@ -33,9 +33,9 @@ final class Session {
         self.welcome = welcome
         self.runID = runID
         model = LatentModel<Float>.make(welcome.config)
-        let mine = model.layout.entries
-        guard mine.map(\.name) == welcome.table, mine.map(\.count) == welcome.counts else {
-            throw WorkerError.incompatibleModel("this build lays out \(mine.count) tensors (\(model.layout.count) values) differently from the coordinator's \(welcome.table.count) (\(welcome.counts.reduce(0, +)) values); run the same largevae version on both")
+        let mine = TensorTable(layout: model.layout)
+        guard mine == welcome.table else {
+            throw WorkerError.incompatibleModel("this build lays out \(mine.entries.count) tensors (\(mine.totalCount) values) differently from the coordinator's \(welcome.table.entries.count) (\(welcome.table.totalCount) values); run the same largevae version on both")
         }
         ranges = GradientRanges(model: model)
         values = ParameterVector(layout: model.layout)

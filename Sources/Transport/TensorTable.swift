@@ -10,7 +10,7 @@
 /// counts above `maximumElements`.
 public struct TensorTable: Sendable, Equatable {
     /// One named tensor.
-    public struct Entry: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable, Codable {
         public var name: String
         public var count: Int
         public init(name: String, count: Int) {
@@ -71,25 +71,44 @@ public struct TensorTable: Sendable, Equatable {
             throw WireError.malformedPayload("table declares \(entryCount) entries in \(reader.remaining) bytes")
         }
         var entries: [Entry] = []
-        var names = Set<String>()
-        var total = 0
         for _ in 0..<entryCount {
             let length = Int(try reader.read(UInt16.self))
-            guard length > 0 else { throw WireError.malformedPayload("empty tensor name") }
             guard let name = String(validating: try reader.read(count: length), as: UTF8.self) else {
                 throw WireError.malformedPayload("tensor name is not UTF-8")
             }
             let count = try reader.read(UInt64.self)
-            guard count <= UInt64(maximumElements), total + Int(count) <= maximumElements else {
-                throw WireError.malformedPayload("tensor \(name) has \(count) elements, over the limit")
-            }
-            guard names.insert(name).inserted else { throw WireError.malformedPayload("duplicate tensor \(name)") }
-            total += Int(count)
-            entries.append(Entry(name: name, count: Int(count)))
+            entries.append(Entry(name: name, count: Int(clamping: count)))
         }
         guard reader.remaining == 0 else {
             throw WireError.malformedPayload("\(reader.remaining) trailing bytes after tensor table")
         }
+        return try validated(entries)
+    }
+
+    /// A table of `entries` from outside the program, checked: names non-empty and unique,
+    /// counts within `maximumElements` one by one and in total.
+    public static func validated(_ entries: [Entry]) throws -> TensorTable {
+        var names = Set<String>()
+        var total = 0
+        for entry in entries {
+            guard !entry.name.isEmpty, entry.name.utf8.count <= Int(UInt16.max) else {
+                throw WireError.malformedPayload("empty or over-long tensor name")
+            }
+            guard entry.count >= 0, entry.count <= maximumElements, total + entry.count <= maximumElements else {
+                throw WireError.malformedPayload("tensor \(entry.name) has \(entry.count) elements, over the limit")
+            }
+            guard names.insert(entry.name).inserted else { throw WireError.malformedPayload("duplicate tensor \(entry.name)") }
+            total += entry.count
+        }
         return TensorTable(entries)
     }
+}
+
+/// JSON form: the entries in order; decoding checks them as `validated` does.
+extension TensorTable: Codable {
+    public init(from decoder: Decoder) throws {
+        self = try Self.validated(try [Entry](from: decoder))
+    }
+
+    public func encode(to encoder: Encoder) throws { try entries.encode(to: encoder) }
 }
