@@ -375,7 +375,7 @@ public final class ClusterEngine: StepEngine {
     func losses(_ data: [Unit]) throws -> LossSums {
         var total = LossSums()
         for unit in data {
-            var r = PayloadReader(unit.resultBody(0))
+            var r = ByteReader(unit.resultBody(0))
             total = total + (try LossSums.read(&r))
         }
         return total

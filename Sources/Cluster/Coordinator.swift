@@ -296,7 +296,7 @@ public final class Coordinator {
         guard header.step == roundID else { return }   // a late result of an earlier round: already done without it
         guard Int(header.unitID) < units.count else { return drop(worker.key, "a result for unit \(header.unitID) of \(units.count)") }
         let unit = units[Int(header.unitID)]
-        var reader = PayloadReader(message.frame(2))
+        var reader = ByteReader(message.frame(2))
         guard let result = try? ResultHeader.read(&reader), result.kind == unit.kind, Int(result.part) < unit.expectedSizes.count else {
             return drop(worker.key, "a result whose header does not match unit \(header.unitID)")
         }

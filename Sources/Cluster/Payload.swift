@@ -2,7 +2,7 @@ import Foundation
 import Transport
 
 #if _endian(big)
-#error("the wire format copies little-endian float arrays with memcpy; port PayloadWriter/PayloadReader first")
+#error("the wire format copies little-endian float arrays with memcpy; port PayloadWriter/ByteReader first")
 #endif
 
 /// How large float arrays (parameters and gradients) travel: fp32, or bf16 for half the bytes.
@@ -51,23 +51,8 @@ struct PayloadWriter {
     }
 }
 
-/// Reads a received payload in place, never past its end: every read throws
-/// `WireError.truncated` instead of trapping.
-struct PayloadReader {
-    let bytes: UnsafeRawBufferPointer
-    private(set) var offset = 0
-
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    var remaining: Int { bytes.count - offset }
-
-    mutating func read<I: FixedWidthInteger>(_: I.Type) throws -> I {
-        let size = MemoryLayout<I>.size
-        guard remaining >= size else { throw WireError.truncated(needed: size, available: remaining) }
-        defer { offset += size }
-        return I(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: I.self))
-    }
-
+/// Payload reads beyond `ByteReader`'s integers: doubles, bounded counts and float sections.
+extension ByteReader {
     mutating func readDouble() throws -> Double { Double(bitPattern: try read(UInt64.self)) }
 
     /// A count read from the payload, checked against an upper bound before any allocation.
@@ -79,10 +64,8 @@ struct PayloadReader {
 
     /// The next `count` floats in `precision`, as raw bytes (no copy).
     mutating func floats(_ count: Int, precision: WirePrecision = .fp32) throws -> FloatSection {
-        let n = count * precision.bytesPerElement
-        guard count >= 0, remaining >= n else { throw WireError.truncated(needed: n, available: remaining) }
-        defer { offset += n }
-        return FloatSection(bytes: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]), count: count, precision: precision)
+        guard count >= 0 else { throw WireError.malformedPayload("negative float count") }
+        return FloatSection(bytes: try section(count: count * precision.bytesPerElement), count: count, precision: precision)
     }
 
     func expectEnd() throws {

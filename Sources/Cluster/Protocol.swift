@@ -57,7 +57,7 @@ struct WorkHeader: Equatable {
         w.append(parameterVersion)
     }
 
-    static func read(_ r: inout PayloadReader) throws -> WorkHeader {
+    static func read(_ r: inout ByteReader) throws -> WorkHeader {
         let raw = try r.read(UInt8.self)
         guard let kind = UnitKind(rawValue: raw) else { throw WireError.malformedPayload("unknown unit kind \(raw)") }
         let flags = try r.read(UInt8.self)
@@ -91,7 +91,7 @@ struct ResultHeader: Equatable {
         w.append(seconds)
     }
 
-    static func read(_ r: inout PayloadReader) throws -> ResultHeader {
+    static func read(_ r: inout ByteReader) throws -> ResultHeader {
         let raw = try r.read(UInt8.self)
         guard let kind = UnitKind(rawValue: raw) else { throw WireError.malformedPayload("unknown unit kind \(raw)") }
         let part = try r.read(UInt8.self)
@@ -111,7 +111,7 @@ extension LossSums {
         w.append(Int64(count))
     }
 
-    static func read(_ r: inout PayloadReader) throws -> LossSums {
+    static func read(_ r: inout ByteReader) throws -> LossSums {
         var s = LossSums()
         s.reconstruction = try r.readDouble()
         s.kl = try r.readDouble()

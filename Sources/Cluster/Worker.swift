@@ -197,7 +197,7 @@ public final class Worker {
 
     /// Computes one unit and sends `ready(1)` then its result messages.
     func compute(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, _ s: Session) throws {
-        var reader = PayloadReader(payload)
+        var reader = ByteReader(payload)
         let work = try WorkHeader.read(&reader)
         guard work.parameterVersion == s.parameterVersion else {
             throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")

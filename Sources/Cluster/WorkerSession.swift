@@ -52,7 +52,7 @@ final class Session {
     func receiveParameters(_ header: WireHeader, _ message: ReceivedMessage) throws {
         let precision: WirePrecision = header.flags.contains(.bfloat16) ? .bf16 : .fp32
         let n = values.layout.count
-        var reader = PayloadReader(message.frame(1))
+        var reader = ByteReader(message.frame(1))
         let offset = try reader.read(UInt64.self)
         let count = reader.remaining / precision.bytesPerElement
         guard header.unitCount >= 1, header.unitID < header.unitCount, offset <= UInt64(n), count <= n - Int(offset),
@@ -86,7 +86,7 @@ final class Session {
 
     /// Computes the first two units of each kind and size for real (the first pays for warm-up);
     /// afterwards sleeps as long as the faster took and returns zero results of the same sizes.
-    func emulate(_ work: WorkHeader, _ r: inout PayloadReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+    func emulate(_ work: WorkHeader, _ r: inout ByteReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
         // Units of one kind differ in size by their rows (data, likelihood) or their range (prior).
         var peek = r
         let first = try peek.read(UInt32.self), second = try peek.read(UInt32.self), third = try peek.read(UInt32.self)
@@ -110,7 +110,7 @@ final class Session {
     }
 
     /// Computes one unit; returns the result messages' buffers and byte counts, in sending order.
-    func compute(_ work: WorkHeader, _ r: inout PayloadReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+    func compute(_ work: WorkHeader, _ r: inout ByteReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
         switch work.kind {
         case .priorForward: return [try priorForward(&r, pool: &pool)]
         case .priorBackward: return [try priorBackward(&r, pool: &pool)]
@@ -120,7 +120,7 @@ final class Session {
     }
 
     /// `u32 chunk, u32 lo, u32 hi`, checked against the plan.
-    func readChunk(_ r: inout PayloadReader) throws -> (Int, Range<Int>) {
+    func readChunk(_ r: inout ByteReader) throws -> (Int, Range<Int>) {
         guard config.prior == .vampprior else { throw WireError.malformedPayload("a prior unit for a model without a prior pass") }
         let chunk = Int(try r.read(UInt32.self)), lo = Int(try r.read(UInt32.self)), hi = Int(try r.read(UInt32.self))
         let units = welcome.plan.priorUnits(components: config.components)
@@ -130,7 +130,7 @@ final class Session {
         return (chunk, lo..<hi)
     }
 
-    func priorForward(_ r: inout PayloadReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+    func priorForward(_ r: inout ByteReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
         let (chunk, range) = try readChunk(&r)
         try r.expectEnd()
         let w = 2 * config.latentSize, n = range.count * w
@@ -144,7 +144,7 @@ final class Session {
         return (buffer, out.offset)
     }
 
-    func priorBackward(_ r: inout PayloadReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+    func priorBackward(_ r: inout ByteReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
         let (chunk, range) = try readChunk(&r)
         let w = 2 * config.latentSize, d = config.inputSize
         let g = try r.floats(range.count * w)
@@ -168,7 +168,7 @@ final class Session {
         return (buffer, out.offset)
     }
 
-    func data(_ work: WorkHeader, _ r: inout PayloadReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+    func data(_ work: WorkHeader, _ r: inout ByteReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
         let rows = try r.readCount(maximum: welcome.plan.dataUnitSize, what: "rows of a data unit")
         let beta = try r.readDouble()
         let seed = try r.read(UInt64.self), epoch = Int(try r.read(UInt32.self))
@@ -230,7 +230,7 @@ final class Session {
         return messages
     }
 
-    func logLikelihood(_ r: inout PayloadReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+    func logLikelihood(_ r: inout ByteReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
         let rows = try r.readCount(maximum: 1024, what: "rows of a likelihood unit")
         let first = try r.read(UInt64.self)
         let samples = try r.readCount(maximum: 10_000_000, what: "importance samples")

@@ -12,34 +12,34 @@ public struct ByteWriter {
     public mutating func append(bytes other: [UInt8]) { bytes.append(contentsOf: other) }
 }
 
-/// Reads little-endian fixed-width integers from a byte array, never past its end.
-///
-/// Every read throws `WireError.truncated` instead of trapping when too few bytes remain.
-struct ByteReader {
-    let bytes: [UInt8]
-    private(set) var offset: Int = 0
+/// Reads little-endian values from bytes in place, never past their end: every read throws
+/// `WireError.truncated` instead of trapping when too few bytes remain. The bytes must outlive
+/// the reader (it does not copy them).
+public struct ByteReader {
+    public let bytes: UnsafeRawBufferPointer
+    public private(set) var offset: Int
 
-    init(_ bytes: [UInt8], offset: Int = 0) {
+    public init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
         self.bytes = bytes
         self.offset = offset
     }
 
-    var remaining: Int { bytes.count - offset }
+    public var remaining: Int { bytes.count - offset }
 
-    mutating func read<T: FixedWidthInteger>(_: T.Type) throws -> T {
+    public mutating func read<T: FixedWidthInteger>(_: T.Type) throws -> T {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw WireError.truncated(needed: size, available: remaining) }
-        var value: T = 0
-        for i in 0..<size { value |= T(truncatingIfNeeded: bytes[offset + i]) << (8 * i) }
-        offset += size
-        return value
+        defer { offset += size }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
-    mutating func read(count: Int) throws -> [UInt8] {
-        guard count >= 0, remaining >= count else {
-            throw WireError.truncated(needed: count, available: remaining)
-        }
+    /// The next `count` bytes, in place.
+    public mutating func section(count: Int) throws -> UnsafeRawBufferPointer {
+        guard count >= 0, remaining >= count else { throw WireError.truncated(needed: count, available: remaining) }
         defer { offset += count }
-        return Array(bytes[offset..<offset + count])
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
     }
+
+    /// A copy of the next `count` bytes.
+    public mutating func read(count: Int) throws -> [UInt8] { Array(try section(count: count)) }
 }

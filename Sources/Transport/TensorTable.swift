@@ -64,6 +64,11 @@ public struct TensorTable: Sendable, Equatable {
     ///
     /// - Parameter bytes: an encoded table.
     public static func decode(_ bytes: [UInt8]) throws -> TensorTable {
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+
+    /// Parses a table in place; see `decode(_:)`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> TensorTable {
         var reader = ByteReader(bytes)
         let entryCount = Int(try reader.read(UInt32.self))
         // Each entry takes at least 2 + 1 + 8 bytes: refuse counts the payload cannot hold.

@@ -142,6 +142,11 @@ public struct WireHeader: Sendable, Equatable {
     ///
     /// - Parameter bytes: the header frame.
     public static func decode(_ bytes: [UInt8]) throws -> WireHeader {
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+
+    /// Parses and checks a header frame in place; see `decode(_:)`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> WireHeader {
         guard bytes.count == size else { throw WireError.wrongHeaderSize(found: bytes.count, expected: size) }
         guard Array(bytes[0..<4]) == magic else { throw WireError.badMagic(found: Array(bytes[0..<4])) }
         var reader = ByteReader(bytes, offset: 4)
@@ -149,7 +154,7 @@ public struct WireHeader: Sendable, Equatable {
         guard version == currentVersion else {
             throw WireError.versionMismatch(found: version, expected: currentVersion)
         }
-        let computed = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<52])) }
+        let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<52]))
         var checksumReader = ByteReader(bytes, offset: 52)
         let stored = try checksumReader.read(UInt32.self)
         guard computed == stored else { throw WireError.headerChecksumMismatch(found: stored, computed: computed) }
@@ -215,7 +220,7 @@ public struct WireMessage: Sendable, Equatable {
     /// payload), exactly as `decode` does, and returns its header.
     public static func validate(header headerBytes: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
                                 expectedRunID: UInt64? = nil, minimumStep: UInt64? = nil) throws -> WireHeader {
-        let header = try WireHeader.decode(Array(headerBytes))
+        let header = try WireHeader.decode(headerBytes)
         guard header.payloadLength == UInt64(payload.count) else {
             throw WireError.payloadLengthMismatch(declared: header.payloadLength, actual: payload.count)
         }
