@@ -57,8 +57,8 @@ public enum WirePayload {
     /// - Parameter values: `[n]`.
     public static func encodeBFloat16(_ values: [Float]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count * 2)
-        out.withUnsafeMutableBytes { raw in
-            for (i, value) in values.enumerated() { raw.storeBytes(of: bfloat16Bits(value).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBytes { if let o = $0.baseAddress, let x = v.baseAddress { encodeBFloat16(x, count: v.count, into: o) } }
         }
         return out
     }
@@ -70,9 +70,11 @@ public enum WirePayload {
     ///   - count: the expected n, or nil to accept any whole number of elements.
     public static func decodeBFloat16(_ bytes: [UInt8], count: Int? = nil) throws -> [Float] {
         let n = try elementCount(bytes.count, width: 2, expected: count)
-        return bytes.withUnsafeBytes { raw in
-            (0..<n).map { float(bfloat16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+        var out = [Float](repeating: 0, count: n)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { if let o = $0.baseAddress, let b = raw.baseAddress { decodeBFloat16(b, count: n, into: o) } }
         }
+        return out
     }
 
     // MARK: fp64 and bytes
