@@ -82,6 +82,8 @@ struct ResultHeader: Equatable {
     var part: UInt8
     var seconds: Double = 0
     static let size = 16
+    /// Where `seconds` sits, so a sender can fill it in after the payload is written.
+    static let secondsOffset = 8
 
     func write(_ w: inout PayloadWriter) {
         w.append(kind.rawValue)

@@ -212,7 +212,7 @@ public final class Worker {
         reply.unitID = header.unitID
         reply.flags = s.welcome.precision.flags
         for (buffer, count) in results {
-            buffer.bytes.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
+            buffer.bytes.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)
             try socket.send(reply, buffer: buffer, count: count)
         }
         lastSent = .now
