@@ -143,9 +143,8 @@ final class ClusterProcessTests: XCTestCase {
 
         XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
         let log = coordinator.output
-        if let joined = log.range(of: "late-1 (pid"), let end = log.range(of: "evaluating the best model") {
-            XCTAssertLessThan(joined.lowerBound, end.lowerBound, "the late workers joined during training")
-        }
+        let joined = try XCTUnwrap(log.range(of: "late-1 (pid")), end = try XCTUnwrap(log.range(of: "evaluating the best model"))
+        XCTAssertLessThan(joined.lowerBound, end.lowerBound, "the late workers joined during training")
         for w in [first] + late { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
         XCTAssertTrue(late.contains { $0.output.contains("units computed") && !$0.output.contains("; 0 units computed") },
                       "a late worker computed units")
