@@ -97,16 +97,4 @@ struct FloatSection {
         }
     }
 
-    /// Whether every value is finite.
-    var allFinite: Bool {
-        guard count > 0, let base = bytes.baseAddress else { return true }
-        switch precision {
-        case .fp32:
-            for i in 0..<count where !Float(bitPattern: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)).isFinite { return false }
-        case .bf16:
-            // bf16 is non-finite exactly when its exponent bits are all ones.
-            for i in 0..<count where base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 { return false }
-        }
-        return true
-    }
 }

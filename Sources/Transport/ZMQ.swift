@@ -88,13 +88,6 @@ public final class ZMQContext: @unchecked Sendable {
 
 /// Namespace for libzmq calls that are not tied to one socket.
 public enum ZMQ {
-    /// The libzmq version as (major, minor, patch).
-    public static var version: (major: Int32, minor: Int32, patch: Int32) {
-        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
-        zmq_version(&major, &minor, &patch)
-        return (major, minor, patch)
-    }
-
     /// Waits until at least one socket has a message to read.
     ///
     /// ```
