@@ -96,5 +96,4 @@ struct FloatSection {
             WirePayload.decodeBFloat16(base, count: count, into: out)
         }
     }
-
 }
