@@ -10,6 +10,8 @@ public enum CheckpointError: Error, LocalizedError, Equatable {
     case wrongShape(name: String, expected: [Int], found: [Int], path: String)
     case missingMetadata(key: String, path: String)
     case configMismatch(path: String)
+    /// No checkpoint could be read; each entry is a file and what was wrong with it.
+    case noUsableCheckpoint([String])
 
     public var errorDescription: String? {
         switch self {
@@ -21,14 +23,18 @@ public enum CheckpointError: Error, LocalizedError, Equatable {
             return "checkpoint \(path) lacks the metadata '\(key)'; it was not written by largevae train"
         case let .configMismatch(path):
             return "checkpoint \(path) was written for a different model configuration than this run's config.json"
+        case let .noUsableCheckpoint(reasons):
+            return "no usable checkpoint to resume from: " + reasons.joined(separator: "; ")
         }
     }
 }
 
-/// Everything a run needs to continue exactly: parameters, Adam's moments and step, and the
-/// loop's counters (the data order and the noise are keyed by seed and epoch, so the epoch is
-/// the data cursor). Stored as safetensors: parameters under their own names, moments under
-/// `adam.m.<name>` and `adam.v.<name>`, counters and the config as metadata.
+/// Everything a run needs to continue exactly: parameters, Adam's moments and step, the best
+/// parameters so far, and the loop's counters. The data order and the noise are keyed by
+/// (seed, epoch, sample), so (epoch, step in epoch) is the whole data cursor and the RNG state.
+/// Stored as safetensors with a CRC-32C of the data section: parameters under their own names,
+/// moments under `adam.m.<name>` and `adam.v.<name>`, best parameters under `best.<name>`,
+/// counters and the config as metadata (loss sums as exact Float64 bit patterns).
 public enum Checkpoint {
     /// Writes the run's state atomically (temp file, fsync, rename), with `extra` metadata.
     public static func save(_ run: TrainingRun, to url: URL, extra: [String: String] = [:]) throws {
@@ -38,10 +44,11 @@ public enum Checkpoint {
             tensors[e.name] = try tensor(run.trainer.values, e)
             tensors["adam.m." + e.name] = try tensor(run.trainer.adam.firstMoments, e)
             tensors["adam.v." + e.name] = try tensor(run.trainer.adam.secondMoments, e)
+            tensors["best." + e.name] = try tensor(run.bestValues, e)
         }
         var meta = extra
         meta["format"] = "largevae.checkpoint.v1"
-        meta["model"] = String(decoding: try JSONEncoder().encode(run.config), as: UTF8.self)
+        meta["model"] = try configJSON(run.config)
         meta["epoch"] = String(run.epoch)
         meta["adam_step"] = String(run.trainer.adam.step)
         meta["best_validation_loss"] = "\(run.bestValidationLoss)"
@@ -49,7 +56,27 @@ public enum Checkpoint {
         meta["best_epoch"] = String(run.bestEpoch)
         meta["epochs_without_improvement"] = String(run.epochsWithoutImprovement)
         meta["seed"] = String(run.options.seed)
+        meta["step_in_epoch"] = String(run.stepInEpoch)
+        let sums = run.epochSums
+        meta["epoch_sums"] = [sums.reconstruction, sums.kl, sums.loss].map { String($0.bitPattern, radix: 16) }
+            .joined(separator: ",") + ",\(sums.count)"
         try SafeTensors.write(tensors, metadata: meta, to: url)
+    }
+
+    /// Restores from the first of `urls` that reads back whole, and says which files it skipped
+    /// and why (damaged: checksum, truncation; or missing). Throws if none is usable.
+    @discardableResult
+    public static func restoreNewest(_ run: TrainingRun, from urls: [URL]) throws -> (used: URL, skipped: [(URL, Error)]) {
+        var skipped: [(URL, Error)] = []
+        for url in urls {
+            do {
+                try restore(run, from: url)
+                return (url, skipped)
+            } catch {
+                skipped.append((url, error))
+            }
+        }
+        throw CheckpointError.noUsableCheckpoint(skipped.map { "\($0.0.lastPathComponent): \($0.1.localizedDescription)" })
     }
 
     /// Writes parameters only (the best model), with `metadata`.
@@ -59,7 +86,7 @@ public enum Checkpoint {
         for e in values.layout.entries { tensors[e.name] = try tensor(values, e) }
         var meta = metadata
         meta["format"] = "largevae.parameters.v1"
-        meta["model"] = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        meta["model"] = try configJSON(config)
         try SafeTensors.write(tensors, metadata: meta, to: url)
     }
 
@@ -81,6 +108,24 @@ public enum Checkpoint {
             throw CheckpointError.missingMetadata(key: "best_validation_loss", path: url.path)
         }
         run.bestValidationLoss = best
+        if file["best." + layout.entries[0].name] != nil {
+            for e in layout.entries { try load(file, "best." + e.name, e, into: run.bestValues, url) }
+        } else {
+            run.bestValues.storage.copy(from: run.trainer.values.storage)
+        }
+        run.stepInEpoch = file.metadata["step_in_epoch"] == nil ? 0 : try integer(file, "step_in_epoch", url)
+        run.epochSums = LossSums()
+        if let text = file.metadata["epoch_sums"] {
+            let f = text.split(separator: ",")
+            guard f.count == 4, let r = UInt64(f[0], radix: 16), let k = UInt64(f[1], radix: 16),
+                  let l = UInt64(f[2], radix: 16), let n = Int(f[3]), n >= 0 else {
+                throw CheckpointError.missingMetadata(key: "epoch_sums", path: url.path)
+            }
+            run.epochSums.reconstruction = Double(bitPattern: r)
+            run.epochSums.kl = Double(bitPattern: k)
+            run.epochSums.loss = Double(bitPattern: l)
+            run.epochSums.count = n
+        }
     }
 
     /// Reads parameters (from either kind of file) into `values`.
@@ -88,6 +133,13 @@ public enum Checkpoint {
         let file = try SafeTensors.read(from: url)
         try checkModel(file, config, url)
         for e in values.layout.entries { try load(file, e.name, e, into: values, url) }
+    }
+
+    /// The model config as JSON with sorted keys, so that equal runs write equal bytes.
+    static func configJSON(_ config: ModelConfig) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(config), as: UTF8.self)
     }
 
     static func checkModel(_ file: SafeTensorsFile, _ config: ModelConfig, _ url: URL) throws {

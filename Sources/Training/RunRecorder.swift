@@ -9,7 +9,8 @@ import Artifacts
 /// ```
 /// metrics.jsonl, metrics.csv       one line per epoch
 /// events.out.tfevents.*            TensorBoard scalars and image grids
-/// last.safetensors                 full state (resume), every epoch
+/// last.safetensors                 full state (resume), every epoch and every --checkpoint-steps
+/// previous.safetensors             the state before it, should the last one be damaged
 /// best.safetensors                 parameters at the best validation loss
 /// reconstructions.png samples.png pseudo_inputs.png loss.png
 /// test.json                        the final test report
@@ -46,16 +47,49 @@ public final class RunRecorder: TrainingObserver {
                              ("validation/loss", r.validation.loss), ("samples_per_second", r.samplesPerSecond)] {
             try events.scalar(tag: tag, value: Float(value), step: r.epoch)
         }
-        try Checkpoint.save(run, to: url("last.safetensors"))
         if r.isBest {
             try Checkpoint.saveParameters(run.bestValues, config: run.config,
                                           metadata: ["epoch": String(r.epoch), "validation_loss": "\(r.validation.loss)"],
                                           to: url("best.safetensors"))
         }
+        try saveState(run)
         if r.epoch % imageEvery == 0 || run.isFinished { try writeImages(run, values: run.trainer.values, step: r.epoch) }
         try writeLossPlot(run.history)
         try events.flush()
         onEpoch?(r)
+    }
+
+    public func checkpointDue(run: TrainingRun) throws { try saveState(run) }
+
+    /// The files `saveState` writes, newest first: what a resume tries, in order.
+    public var stateFiles: [URL] { [url("last.safetensors"), url("previous.safetensors")] }
+
+    /// Saves the full state as `last.safetensors`, first renaming the one it replaces to
+    /// `previous.safetensors` (both renames are atomic, so a crash leaves at least one whole file).
+    public func saveState(_ run: TrainingRun) throws {
+        let last = url("last.safetensors")
+        if FileManager.default.fileExists(atPath: last.path), rename(last.path, url("previous.safetensors").path) != 0 {
+            throw AtomicFileError.renameFailed(path: last.path, reason: String(cString: strerror(errno)))
+        }
+        try Checkpoint.save(run, to: last)
+    }
+
+    /// Drops metrics lines of epochs after `epoch` (written before a crash, and about to be
+    /// replayed), so that a resumed run's metrics files hold each epoch once.
+    public func truncateMetrics(after epoch: Int) throws {
+        for (name, header) in [("metrics.jsonl", false), ("metrics.csv", true)] {
+            let file = url(name)
+            guard let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+            let kept = lines.enumerated().filter { i, line in
+                if header && i == 0 { return true }
+                let e = header ? Int(line.prefix { $0 != "," }) : (try? JSONDecoder().decode(EpochRecord.self, from: Data(line.utf8)))?.epoch
+                return e.map { $0 <= epoch } ?? false
+            }.map(\.element)
+            if kept.count != lines.count {
+                try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: file)
+            }
+        }
     }
 
     func appendMetrics(_ r: EpochRecord) throws {

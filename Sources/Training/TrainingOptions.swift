@@ -27,6 +27,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var trainLimit = 0
     /// Evaluate the test log-likelihood on the first N test images (0: all).
     public var testLimit = 0
+    /// Also save the full state after every N steps inside an epoch (0: at epoch ends only).
+    /// A resumed run replays exactly from the saved step, so this only bounds the work redone.
+    public var checkpointSteps = 0
 
     public init() {}
 

@@ -55,6 +55,13 @@ public protocol TrainingObserver: AnyObject {
     func stepFinished(_ progress: StepProgress)
     /// Called after each epoch, with the run's state already updated (best parameters included).
     func epochFinished(_ record: EpochRecord, run: TrainingRun) throws
+    /// Called inside an epoch every `options.checkpointSteps` steps (never after its last step:
+    /// `epochFinished` follows that), with `run.stepInEpoch` and `run.epochSums` current.
+    func checkpointDue(run: TrainingRun) throws
+}
+
+extension TrainingObserver {
+    public func checkpointDue(run: TrainingRun) throws {}
 }
 
 /// A training run: epochs of shuffled minibatches with KL warm-up, validation every epoch,
@@ -77,6 +84,11 @@ public final class TrainingRun {
     public let bestValues: ParameterVector<Float>
     /// Epochs since the validation loss last improved (counted after warm-up only).
     public internal(set) var epochsWithoutImprovement = 0
+    /// The data cursor inside epoch `epoch + 1`: steps already applied (0 between epochs), and
+    /// the loss sums of those steps. A mid-epoch checkpoint stores both, so that a resumed run
+    /// takes up the epoch at its next step with the same order, noise and sums.
+    public internal(set) var stepInEpoch = 0
+    public internal(set) var epochSums = LossSums()
     public var history: [EpochRecord] = []
     let batch = Workspace<Float>()
 
@@ -118,25 +130,33 @@ public final class TrainingRun {
                                             key: RandomKey(seed: options.seed, epoch: UInt32(e), index: 0, purpose: .shuffle))
         let steps = (order.count + b - 1) / b
         let start = Date()
-        var sums = LossSums()
+        var sums = epochSums
+        let resumedCount = sums.count, firstStep = stepInEpoch
         var cluster: StepMetrics?
         let x = batch.reserve(b * config.inputSize)
         try order.withUnsafeBufferPointer { all in
-            for s in 0..<steps {
+            for s in firstStep..<steps {
                 let rows = UnsafeBufferPointer(rebasing: all[(s * b)..<Swift.min((s + 1) * b, all.count)])
                 train.fill(indices: rows, epoch: e, into: x)
                 sums = sums + (try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta))
+                stepInEpoch = s + 1
+                epochSums = sums
                 let elapsed = Date().timeIntervalSince(start)
                 let metrics = trainer.engine.stepMetrics
                 if let m = metrics { cluster = cluster.map { $0 + m } ?? m }
                 observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: sums.loss / Double(sums.count),
-                                                    samplesPerSecond: Double(sums.count) / Swift.max(elapsed, 1e-9), elapsed: elapsed,
-                                                    cluster: metrics))
+                                                    samplesPerSecond: Double(sums.count - resumedCount) / Swift.max(elapsed, 1e-9),
+                                                    elapsed: elapsed, cluster: metrics))
+                if options.checkpointSteps > 0 && (s + 1) % options.checkpointSteps == 0 && s + 1 < steps {
+                    try observer?.checkpointDue(run: self)
+                }
             }
         }
         let seconds = Date().timeIntervalSince(start)
         let val = try evaluate(validation, values: trainer.values)
         epoch = e
+        stepInEpoch = 0
+        epochSums = LossSums()
         let improved = val.loss < bestValidationLoss
         if improved {
             bestValidationLoss = val.loss
@@ -145,8 +165,8 @@ public final class TrainingRun {
         }
         if e > options.warmupEpochs { epochsWithoutImprovement = improved ? 0 : epochsWithoutImprovement + 1 }
         let record = EpochRecord(epoch: e, beta: beta, train: LossSummary(sums), validation: val, seconds: seconds,
-                                 samplesPerSecond: Double(sums.count) / Swift.max(seconds, 1e-9), isBest: improved,
-                                 cluster: cluster?.scaled(by: Double(steps)))
+                                 samplesPerSecond: Double(sums.count - resumedCount) / Swift.max(seconds, 1e-9), isBest: improved,
+                                 cluster: cluster?.scaled(by: Double(steps - firstStep)))
         history.append(record)
         try observer?.epochFinished(record, run: self)
         return record

@@ -81,6 +81,8 @@ struct TrainingFlags: ParsableArguments {
     var trainLimit: Int?
     @Option(name: .customLong("test-limit"), help: "Evaluate the log-likelihood on the first N test images (0: all).")
     var testLimit: Int?
+    @Option(name: .customLong("checkpoint-steps"), help: "Also save last.safetensors every N steps inside an epoch, so that a killed run redoes at most N steps (0: at epoch ends only).")
+    var checkpointSteps: Int?
 
     func validate() throws {
         func atLeast(_ v: Int?, _ min: Int, _ flag: String, _ hint: String) throws {
@@ -96,6 +98,7 @@ struct TrainingFlags: ParsableArguments {
         try atLeast(importanceSamples, 1, "--importance-samples", " (the paper uses 5000)")
         try atLeast(trainLimit, 0, "--train-limit", "")
         try atLeast(testLimit, 0, "--test-limit", "")
+        try atLeast(checkpointSteps, 0, "--checkpoint-steps", " (0 saves at epoch ends only)")
         if let lr = learningRate, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number (the paper uses 5e-4).") }
     }
 
@@ -115,6 +118,7 @@ struct TrainingFlags: ParsableArguments {
         if pseudoInputsFromData { t.pseudoInputsFromData = true }
         if let v = trainLimit { t.trainLimit = v }
         if let v = testLimit { t.testLimit = v }
+        if let v = checkpointSteps { t.checkpointSteps = v }
     }
 }
 

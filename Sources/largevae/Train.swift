@@ -63,12 +63,12 @@ struct Train: ParsableCommand {
                                   engine: cluster?.factory())
         defer { cluster?.finish() }
         try cluster?.start()
-        if resume != nil { try restore(run, from: directory) }
         let recorder = try RunRecorder(directory: directory, imageHeight: data.height, imageWidth: data.width,
                                        showcase: splits.validation.firstImages(16))
+        if resume != nil { try restore(run, recorder) }
         attach(recorder, epochs: runConfig.training.epochs)
-        if run.epoch == 0 {   // a good checkpoint exists before the first step, should that step fail
-            try Checkpoint.save(run, to: recorder.url("last.safetensors"))
+        if run.epoch == 0 && run.stepInEpoch == 0 {   // a good checkpoint exists before the first step, should that step fail
+            try recorder.saveState(run)
         }
         Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
         do { try run.run(observer: recorder) } catch let error as TrainingError {
@@ -123,14 +123,19 @@ struct Train: ParsableCommand {
         return images
     }
 
-    func restore(_ run: TrainingRun, from directory: URL) throws {
-        try Checkpoint.restore(run, from: directory.appendingPathComponent("last.safetensors"))
-        try Checkpoint.loadParameters(from: directory.appendingPathComponent("best.safetensors"), config: run.config,
-                                      into: run.bestValues)
-        let lines = (try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+    /// Restores the newest whole state file (falling back to the one before it, with a warning,
+    /// when the last is damaged) and drops metrics of epochs that will be replayed.
+    func restore(_ run: TrainingRun, _ recorder: RunRecorder) throws {
+        let (used, skipped) = try Checkpoint.restoreNewest(run, from: recorder.stateFiles)
+        for (url, error) in skipped {
+            Console.logger.warning("cannot resume from \(url.lastPathComponent): \(error.localizedDescription); using \(used.lastPathComponent), the checkpoint before it")
+        }
+        try recorder.truncateMetrics(after: run.epoch)
+        let lines = (try? String(contentsOf: recorder.url("metrics.jsonl"), encoding: .utf8)) ?? ""
         run.history = lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
             .filter { $0.epoch <= run.epoch }
-        Console.logger.info("resuming after epoch \(run.epoch) (best validation loss \(run.bestValidationLoss) at epoch \(run.bestEpoch))")
+        let at = run.stepInEpoch > 0 ? "at step \(run.stepInEpoch) of epoch \(run.epoch + 1)" : "after epoch \(run.epoch)"
+        Console.logger.info("resuming \(at) from \(used.lastPathComponent) (best validation loss \(run.bestValidationLoss) at epoch \(run.bestEpoch))")
     }
 
     func attach(_ recorder: RunRecorder, epochs: Int) {

@@ -129,6 +129,76 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(different, [], "tensors that differ after resume")
     }
 
+    /// A run killed with SIGKILL at an arbitrary moment, with a checkpoint every 2 steps, then
+    /// resumed: it takes up the epoch at the saved step and ends with the same bits.
+    func testTrain_KilledMidEpochResumesExactly() throws {
+        let args = small + ["--epochs", "3", "--batch-size", "20", "--train-limit", "400"]
+        let straight = runDirectory("kill-straight"), killed = runDirectory("kill-resumed")
+        XCTAssertEqual(try largevae(["train"] + args + ["--run-dir", straight.path]).status, 0)
+        let p = try Spawned(["train"] + args + ["--checkpoint-steps", "2", "--run-dir", killed.path])
+        let last = killed.appendingPathComponent("last.safetensors")
+        let deadline = Date().addingTimeInterval(60)
+        var cursor = (epoch: 0, step: 0)
+        while Date() < deadline && p.process.isRunning && !(cursor.epoch >= 1 && cursor.step > 0) {
+            if let f = try? SafeTensors.read(from: last) {
+                cursor = (Int(f.metadata["epoch"] ?? "") ?? 0, Int(f.metadata["step_in_epoch"] ?? "") ?? 0)
+            }
+            usleep(5_000)
+        }
+        kill(p.process.processIdentifier, SIGKILL)
+        p.finish()
+        XCTAssertGreaterThan(cursor.step, 0, "no mid-epoch checkpoint was seen before the kill")
+        let r = try largevae(["train", "--resume", killed.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("resuming at step"), r.stdout + r.stderr)
+        try assertSameTensors(straight, killed)
+        let epochs = try String(contentsOf: killed.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochLine.self, from: Data($0.utf8)).epoch }
+        XCTAssertEqual(epochs, [1, 2, 3], "each epoch once in metrics.jsonl")
+    }
+
+    /// A damaged last.safetensors (one flipped bit, then a truncation) is caught by its checksum,
+    /// and the resume uses previous.safetensors, saying so; the result is unchanged.
+    func testTrain_DamagedCheckpointFallsBackToThePreviousOne() throws {
+        let args = small + ["--train-limit", "300"]
+        let straight = runDirectory("damage-straight")
+        XCTAssertEqual(try largevae(["train"] + args + ["--epochs", "3", "--run-dir", straight.path]).status, 0)
+        for damage in ["flip", "truncate"] {
+            let dir = runDirectory("damage-\(damage)")
+            XCTAssertEqual(try largevae(["train"] + args + ["--epochs", "2", "--run-dir", dir.path]).status, 0)
+            let last = dir.appendingPathComponent("last.safetensors")
+            var bytes = [UInt8](try Data(contentsOf: last))
+            if damage == "flip" { bytes[bytes.count - 100] ^= 0x08 } else { bytes.removeLast(bytes.count / 3) }
+            try Data(bytes).write(to: last)
+            let r = try largevae(["train", "--resume", dir.path, "--epochs", "3"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let log = r.stdout + r.stderr
+            XCTAssertTrue(log.contains("cannot resume from last.safetensors") && log.contains("using previous.safetensors"), log)
+            XCTAssertTrue(log.contains(damage == "flip" ? "checksum" : "data section"), log)
+            try assertSameTensors(straight, dir)
+        }
+        let both = runDirectory("damage-flip")
+        try Data([1, 2, 3]).write(to: both.appendingPathComponent("last.safetensors"))
+        try Data().write(to: both.appendingPathComponent("previous.safetensors"))
+        let r = try largevae(["train", "--resume", both.path, "--epochs", "4"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("no usable checkpoint"), r.stderr)
+    }
+
+    private struct EpochLine: Decodable { let epoch: Int }
+
+    func assertSameTensors(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let x = try SafeTensors.read(from: a.appendingPathComponent("last.safetensors"))
+        let y = try SafeTensors.read(from: b.appendingPathComponent("last.safetensors"))
+        XCTAssertEqual(Set(x.tensors.keys), Set(y.tensors.keys), file: file, line: line)
+        let different = x.tensors.filter { y.tensors[$0.key]?.bytes != $0.value.bytes }.map(\.key)
+        XCTAssertEqual(different, [], "tensors that differ after resume", file: file, line: line)
+        for name in ["best.safetensors", "test.json"] {
+            XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(name)), try Data(contentsOf: b.appendingPathComponent(name)),
+                           name, file: file, line: line)
+        }
+    }
+
     func testTrain_WrongFlagsAreRefused() throws {
         let cases: [([String], String)] = [
             (["--batch-size", "0"], "--batch-size must be at least 1"),

@@ -251,6 +251,38 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(w.output.contains("no coordinator answered"), w.output)
     }
 
+    /// A coordinator killed with SIGKILL mid-epoch and started again with `--resume` on the same
+    /// endpoint: the two workers notice the silence, join the new coordinator by themselves, and
+    /// the run ends with the same bits as one process (checkpoints every 3 steps; the steps
+    /// after the last one are replayed exactly).
+    func testCoordinatorKilled_ResumesAndWorkersRejoin_ResultUnchanged() throws {
+        let args = self.args("vae") + ["--epochs", "8", "--train-limit", "400"]
+        let reference = runDirectory("resume-reference"), dir = runDirectory("resume")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let endpoint = "ipc://" + CLITests.work.appendingPathComponent("coordinator-\(getpid()).sock").path
+        let flags = ["--bind", endpoint, "--min-workers", "2", "--heartbeat-ms", "100", "--worker-timeout", "2"]
+        let first = try Spawned(["coordinator"] + flags + args + ["--checkpoint-steps", "3", "--run-dir", dir.path])
+        defer { if first.process.isRunning { first.process.terminate() } }
+        let workers = try (0..<2).map { try Spawned(["worker", "--connect", endpoint, "--name", "w\($0)", "--connect-timeout", "60"]) }
+        defer { for w in workers where w.process.isRunning { w.process.terminate() } }
+        XCTAssertTrue(first.waitFor("epoch 2 "), first.output)
+        usleep(150_000)
+        kill(first.process.processIdentifier, SIGKILL)
+        first.finish()
+        let second = try Spawned(["coordinator"] + flags + ["--resume", dir.path])
+        defer { if second.process.isRunning { second.process.terminate() } }
+        XCTAssertEqual(second.finish(seconds: 180), 0, second.output)
+        XCTAssertTrue(second.output.contains("resuming"), second.output)
+        for w in workers {
+            XCTAssertEqual(w.finish(seconds: 30), 0, w.output)
+            XCTAssertTrue(w.output.contains("joining again"), w.output)
+        }
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+        XCTAssertEqual(try tensors(dir, "best.safetensors"), try tensors(reference, "best.safetensors"))
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("test.json")),
+                       try Data(contentsOf: reference.appendingPathComponent("test.json")))
+    }
+
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
     /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
     /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
