@@ -175,7 +175,8 @@ public final class ClusterEngine: StepEngine {
         let units = blocks.enumerated().map { b, block -> Unit in
             let rows = block.x.count / config.inputSize
             return makeUnit(.logLikelihood, round: round, index: b, gradient: false,
-                            extra: 4 + 8 + 4 + 8 + 4 * block.x.count, expected: [ResultHeader.size + 8 * rows]) { w in
+                            extra: 4 + 8 + 4 + 8 + 4 * block.x.count, expected: [ResultHeader.size + 8 * rows],
+                            layouts: [ResultLayout(elements: .float64)]) { w in
                 w.append(UInt32(rows))
                 w.append(UInt64(block.firstImage))
                 w.append(UInt32(samples))
@@ -226,7 +227,7 @@ public final class ClusterEngine: StepEngine {
         if vamp {
             let forward = priorUnits.enumerated().map { c, r in
                 makeUnit(.priorForward, round: round, index: c, gradient: false, extra: 12,
-                         expected: [ResultHeader.size + 4 * r.count * w]) { out in
+                         expected: [ResultHeader.size + 4 * r.count * w], layouts: [ResultLayout(elements: .float32)]) { out in
                     out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
                 }
             }
@@ -242,9 +243,13 @@ public final class ClusterEngine: StepEngine {
         let statsBytes = vamp ? 4 * stats.count : 0
         let data = plan.dataUnits(rows: rows).enumerated().map { u, r -> Unit in
             var expected = [ResultHeader.size + LossSums.wireSize + (vamp && gradient ? statsBytes : 0)]
-            if gradient { expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count) }
+            var layouts = [ResultLayout(lossSums: true, elements: .float32)]
+            if gradient {
+                expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count)
+                layouts.append(ResultLayout(elements: precision.encoding))
+            }
             return makeUnit(.data, round: round, index: first + u, gradient: gradient,
-                            extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes, expected: expected) { out in
+                            extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes, expected: expected, layouts: layouts) { out in
                 out.append(UInt32(r.count))
                 out.append(Double(beta))
                 out.append(seed)
@@ -266,7 +271,7 @@ public final class ClusterEngine: StepEngine {
         let r = priorUnits[c], w = 2 * config.latentSize, d = config.inputSize
         let size = ResultHeader.size + precision.bytesPerElement * (ranges.priorEncoder.count + r.count * d)
         return makeUnit(.priorBackward, round: coordinator.roundID, index: index, gradient: true,
-                        extra: 12 + 4 * r.count * w, expected: [size]) { out in
+                        extra: 12 + 4 * r.count * w, expected: [size], layouts: [ResultLayout(elements: precision.encoding)]) { out in
             out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
             out.append(floats: statsGradient.data + r.lowerBound * w, count: r.count * w)
         }
@@ -274,7 +279,7 @@ public final class ClusterEngine: StepEngine {
 
     /// A unit whose `work` payload is the work header then what `body` writes (`extra` bytes).
     func makeUnit(_ kind: UnitKind, round: UInt64, index: Int, gradient: Bool, extra: Int, expected: [Int],
-                  body: (inout PayloadWriter) -> Void) -> Unit {
+                  layouts: [ResultLayout], body: (inout PayloadWriter) -> Void) -> Unit {
         let start = ContinuousClock.now
         defer { serializationSeconds += (ContinuousClock.now - start).seconds }
         let buffer = payloads.take(WorkHeader.size + extra)
@@ -284,7 +289,7 @@ public final class ClusterEngine: StepEngine {
         precondition(out.offset == WorkHeader.size + extra, "payload size computed wrong")
         var header = WireHeader(type: .work, runID: coordinator.options.runID, step: round, unitID: UInt32(index))
         header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[0..<out.offset]))
-        return Unit(kind: kind, header: header, payload: buffer, payloadCount: out.offset, expectedSizes: expected)
+        return Unit(kind: kind, header: header, payload: buffer, payloadCount: out.offset, expectedSizes: expected, layouts: layouts)
     }
 
     /// The vector the last version was made from, and whether an update has changed it since.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Transport
+import VAE
 
 /// How the coordinator runs.
 public struct CoordinatorOptions: Sendable {
@@ -41,6 +42,11 @@ final class Unit {
     let payloadCount: Int
     /// Exact payload size of each result part; a result of any other size is dropped.
     let expectedSizes: [Int]
+    /// How each result part's values are encoded, for the finiteness check.
+    let layouts: [ResultLayout]
+    /// Workers whose result for this unit held NaN or infinity, and how many such results came.
+    var suspects: Set<[UInt8]> = []
+    var nonFiniteResults = 0
     var results: [ReceivedMessage?]
     /// Workers computing it, with when they got it.
     var holders: [[UInt8]: ContinuousClock.Instant] = [:]
@@ -49,12 +55,14 @@ final class Unit {
     /// Who sent part 0.
     var computedBy: [UInt8]?
 
-    init(kind: UnitKind, header: WireHeader, payload: OwnedBuffer, payloadCount: Int, expectedSizes: [Int]) {
+    init(kind: UnitKind, header: WireHeader, payload: OwnedBuffer, payloadCount: Int, expectedSizes: [Int], layouts: [ResultLayout]) {
+        precondition(layouts.count == expectedSizes.count, "one layout per result part")
         self.kind = kind
         self.header = header
         self.payload = payload
         self.payloadCount = payloadCount
         self.expectedSizes = expectedSizes
+        self.layouts = layouts
         results = Array(repeating: nil, count: expectedSizes.count)
     }
 
@@ -64,6 +72,21 @@ final class Unit {
     /// The payload of result part `p` after its result header.
     func resultBody(_ p: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: results[p]!.frame(2)[ResultHeader.size...])
+    }
+}
+
+/// The values of a result part after its result header: optional loss sums (three float64 and a
+/// count), then elements of one encoding.
+struct ResultLayout {
+    var lossSums = false
+    var elements: FiniteCheck.Encoding
+
+    /// Whether every value `body` carries is finite.
+    func allFinite(_ body: UnsafeRawBufferPointer) -> Bool {
+        guard lossSums else { return FiniteCheck.allFinite(body, elements) }
+        let sums = LossSums.wireSize
+        return FiniteCheck.allFinite(UnsafeRawBufferPointer(rebasing: body[0..<min(24, body.count)]), .float64)
+            && FiniteCheck.allFinite(UnsafeRawBufferPointer(rebasing: body[min(sums, body.count)...]), elements)
     }
 }
 
@@ -124,6 +147,8 @@ public final class Coordinator {
     /// each is ready, and in full to a worker that joins later.
     var parameters: ParameterChunks?
     var dropped = 0
+    /// Routing ids of workers that sent non-finite results another worker computed finite.
+    var quarantined: Set<[UInt8]> = []
     var lastWaitingNotice = ContinuousClock.now - .seconds(60)
     /// The endpoint actually bound (with the real port for `*`).
     public let endpoint: String
@@ -275,6 +300,7 @@ public final class Coordinator {
         if let wanted = hello.model, wanted != model {
             return refuse(peer, "this run trains \(model), not \(wanted)")
         }
+        if quarantined.contains(peer) { return refuse(peer, "this worker was quarantined for sending NaN or infinity") }
         if let old = workers[peer] { lose(old, "it joined again") }
         let worker = WorkerRecord(key: peer, hello: hello)
         workers[peer] = worker
@@ -305,6 +331,12 @@ public final class Coordinator {
             return drop(worker.key, "a result of \(message.frame(2).count) bytes for unit \(header.unitID) part \(part), expected \(unit.expectedSizes[part])")
         }
         guard unit.results[part] == nil else { return }   // the first result wins
+        let body = UnsafeRawBufferPointer(rebasing: message.frame(2)[ResultHeader.size...])
+        if !unit.layouts[part].allFinite(body) {
+            guard acceptNonFinite(unit, part: part, from: worker) else { return }
+        } else if !unit.suspects.isEmpty && !unit.suspects.contains(worker.key) {
+            quarantineSuspects(of: unit, cleared: worker)
+        }
         unit.results[part] = message
         log.trace("\(milliseconds(since: roundStart)) ms: unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
         if part == 0 {
@@ -317,6 +349,37 @@ public final class Coordinator {
             for key in unit.holders.keys { workers[key].map { $0.inFlight -= 1 } }
             unit.holders.removeAll()
         }
+    }
+
+    /// A result with NaN or infinity. The first one of a unit is set aside and the unit computed
+    /// again, on another worker if there is one; a second one is accepted, because the values
+    /// are then the model's own (the step then fails as not finite, and nothing is applied).
+    func acceptNonFinite(_ unit: Unit, part: Int, from worker: WorkerRecord) -> Bool {
+        unit.nonFiniteResults += 1
+        let name = "unit \(unit.header.unitID) (\(unit.kind)) of step \(roundID)"
+        if unit.nonFiniteResults >= 2 {
+            log.error("\(name) came back with NaN or infinity twice, from \(worker.hello.name) too: the model itself is not finite")
+            unit.suspects.removeAll()
+            return true
+        }
+        log.warning("\(worker.hello.name) sent NaN or infinity in part \(part) of \(name); discarded, computing the unit again")
+        unit.suspects.insert(worker.key)
+        if unit.holders.removeValue(forKey: worker.key) != nil { worker.inFlight -= 1 }
+        return false
+    }
+
+    /// A unit that a suspect worker returned non-finite came back finite from `cleared`: the
+    /// suspects computed it wrong, so they are refused from now on.
+    func quarantineSuspects(of unit: Unit, cleared: WorkerRecord) {
+        for key in unit.suspects {
+            quarantined.insert(key)
+            guard let suspect = workers[key] else { continue }
+            let reason = "quarantined: it sent NaN or infinity for unit \(unit.header.unitID) of step \(roundID), which \(cleared.hello.name) computed finite"
+            log.error("worker \(suspect.hello.name) (pid \(suspect.hello.pid)) is \(reason)")
+            refuse(key, "this worker is \(reason); check its hardware and build")
+            lose(suspect, "quarantined")
+        }
+        unit.suspects.removeAll()
     }
 
     func drop(_ peer: [UInt8]?, _ reason: String) {
@@ -348,7 +411,12 @@ public final class Coordinator {
             let live = unit.holders.contains { workers[$0.key] != nil && now - $0.value < options.unitDeadline }
             if live { continue }
             var candidates = workers.values.filter { $0.credits > 0 && unit.holders[$0.key] == nil }
-            if let p = unit.preferred, let owner = workers[p], unit.holders.isEmpty {
+            if candidates.contains(where: { !unit.suspects.contains($0.key) }) {
+                candidates.removeAll { unit.suspects.contains($0.key) }
+            } else if !unit.suspects.isEmpty && workers.values.contains(where: { !unit.suspects.contains($0.key) }) {
+                continue   // another worker will have credit soon
+            }
+            if let p = unit.preferred, !unit.suspects.contains(p), let owner = workers[p], unit.holders.isEmpty {
                 if owner.credits == 0 { continue }   // alive and busy: it asks again when its unit is done
                 candidates = [owner]
             }

@@ -11,6 +11,8 @@ public enum WirePrecision: String, Codable, Sendable, CaseIterable {
     case fp32, bf16
 
     var bytesPerElement: Int { self == .fp32 ? 4 : 2 }
+    /// The element encoding, for finiteness checks.
+    var encoding: FiniteCheck.Encoding { self == .fp32 ? .float32 : .bfloat16 }
     var flags: WireFlags { self == .bf16 ? .bfloat16 : [] }
 }
 

@@ -41,6 +41,9 @@ public struct WorkerOptions: Sendable {
     /// Scaling simulations: compute each kind and size of unit once, then only sleep that long
     /// and send results of the real size (zeros) through the real protocol.
     public var emulateCompute = false
+    /// Fault drills only: overwrite the values of every Nth unit's last result part with NaN
+    /// (0: never), to show that the coordinator recomputes such units and quarantines the worker.
+    public var injectNaNEvery = 0
 
     public init(endpoint: String, name: String) {
         self.endpoint = endpoint
@@ -211,6 +214,10 @@ public final class Worker {
         reply.type = .result
         reply.unitID = header.unitID
         reply.flags = s.welcome.precision.flags
+        if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0, let (buffer, _) = results.last {
+            for i in 0..<8 { buffer.bytes.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
+            log.warning("fault drill: NaN written into unit \(header.unitID) of step \(header.step)")
+        }
         for (buffer, count) in results {
             buffer.bytes.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)
             try socket.send(reply, buffer: buffer, count: count)

@@ -191,9 +191,12 @@ struct WorkerCommand: ParsableCommand {
     var connectTimeout = 120.0
     @Flag(name: .customLong("emulate-compute"), help: "For scaling simulations only: compute each kind of unit once, then sleep as long as it took and return zeros of the real size.")
     var emulateCompute = false
+    @Option(name: .customLong("inject-nan-every"), help: .hidden)
+    var injectNaNEvery = 0
 
     func validate() throws {
         try checkEndpoint(connect, flag: "--connect")
+        guard injectNaNEvery >= 0 else { throw ValidationError("--inject-nan-every must be 0 or more.") }
         guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
         guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
         if let m = model { _ = try parseModel(m) }
@@ -206,6 +209,7 @@ struct WorkerCommand: ParsableCommand {
             options.blasThreads = blasThreads
             options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
             options.emulateCompute = emulateCompute
+            options.injectNaNEvery = injectNaNEvery
             _ = Console.logger   // bootstraps logging before the worker's logger is made
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
             try worker.run()

@@ -223,6 +223,37 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// A worker that sends NaN in every 5th result: each such result is discarded and the unit
+    /// computed again by the other worker, which clears it, so the sender is quarantined (refused,
+    /// exit 1). Alone, a worker's NaN unit is computed again by itself. The result is unchanged.
+    func testNonFiniteResults_RecomputedAndSenderQuarantined() throws {
+        try faultDrill("nan", epochs: 4, flags: ["--min-workers", "2"]) { endpoint, coordinator in
+            let bad = try Spawned(["worker", "--connect", endpoint, "--name", "bad", "--inject-nan-every", "5"])
+            let good = try worker(endpoint, "good")
+            XCTAssertNotEqual(bad.finish(seconds: 120), 0, bad.output)
+            XCTAssertTrue(bad.output.contains("quarantined"), bad.output)
+            XCTAssertEqual(good.finish(seconds: 120), 0, good.output)
+            XCTAssertTrue(coordinator.output.contains("bad sent NaN or infinity"), coordinator.output)
+            XCTAssertTrue(coordinator.output.contains("worker bad (pid"), coordinator.output)
+        }
+        try faultDrill("nan-alone", epochs: 2, flags: []) { endpoint, coordinator in
+            let alone = try Spawned(["worker", "--connect", endpoint, "--name", "alone", "--inject-nan-every", "4"])
+            XCTAssertEqual(alone.finish(seconds: 120), 0, alone.output)
+            XCTAssertTrue(coordinator.output.contains("computing the unit again"), coordinator.output)
+            XCTAssertFalse(coordinator.output.contains("quarantined"), coordinator.output)
+        }
+    }
+
+    /// A model that really diverges (learning rate 1e30): every unit is non-finite from any
+    /// worker, so after one recomputation the step fails cleanly, as in one process.
+    func testDivergedModel_FailsCleanlyWithWorkers() throws {
+        let r = try largevae(["train"] + args("vae") + ["--lr", "1e30", "--epochs", "3", "--workers", "2",
+                                                        "--run-dir", runDirectory("diverged").path])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stdout.contains("not finite") && r.stdout.contains("last.safetensors"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("quarantined"), "an honest worker was quarantined: \(r.stdout)")
+    }
+
     /// Every worker killed: the coordinator says it is waiting, and goes on when a new worker
     /// joins; the result is unchanged.
     func testAllWorkersLost_CoordinatorWaitsForANewOne() throws {

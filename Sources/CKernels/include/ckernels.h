@@ -26,4 +26,10 @@ void largevae_bf16_encode(const float *x, size_t n, void *out);
 /// n floats from bf16 (exact).
 void largevae_bf16_decode(const void *in, size_t n, float *out);
 
+/// 1 if none of the n little-endian values at `data` (any alignment) is NaN or ±infinity, else 0:
+/// binary32, bfloat16 and binary64 respectively.
+int largevae_all_finite_f32(const void *data, size_t n);
+int largevae_all_finite_bf16(const void *data, size_t n);
+int largevae_all_finite_f64(const void *data, size_t n);
+
 #endif
