@@ -331,6 +331,9 @@ public final class Coordinator {
             return drop(worker.key, "a result of \(message.frame(2).count) bytes for unit \(header.unitID) part \(part), expected \(unit.expectedSizes[part])")
         }
         guard unit.results[part] == nil else { return }   // the first result wins
+        guard unit.holders[worker.key] != nil else {
+            return drop(worker.key, "a result for unit \(header.unitID) from \(worker.hello.name), which was not given it")
+        }
         let body = UnsafeRawBufferPointer(rebasing: message.frame(2)[ResultHeader.size...])
         if !unit.layouts[part].allFinite(body) {
             guard acceptNonFinite(unit, part: part, from: worker) else { return }
@@ -411,6 +414,9 @@ public final class Coordinator {
             let live = unit.holders.contains { workers[$0.key] != nil && now - $0.value < options.unitDeadline }
             if live { continue }
             var candidates = workers.values.filter { $0.credits > 0 && unit.holders[$0.key] == nil }
+            if candidates.isEmpty && !unit.holders.isEmpty {
+                candidates = workers.values.filter { $0.credits > 0 }   // only its overdue holders are left: ask them again
+            }
             if candidates.contains(where: { !unit.suspects.contains($0.key) }) {
                 candidates.removeAll { unit.suspects.contains($0.key) }
             } else if !unit.suspects.isEmpty && workers.values.contains(where: { !unit.suspects.contains($0.key) }) {

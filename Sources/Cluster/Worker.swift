@@ -69,6 +69,8 @@ public final class Worker {
     var lastSent = ContinuousClock.now
     var lastHeard = ContinuousClock.now
     public private(set) var unitsDone = 0
+    /// The newest step a work unit came for: units of older steps (replayed) are dropped.
+    var newestStep: UInt64 = 0
     let started = ContinuousClock.now
 
     public init(options: WorkerOptions, context: ZMQContext, logger: Logger) throws {
@@ -120,6 +122,11 @@ public final class Worker {
                 log.trace("\(milliseconds(since: started)) ms: parameters v\(header.step) in place")
             case .work:
                 guard let session else { continue }
+                guard header.step >= newestStep else {
+                    log.warning("dropped work unit \(header.unitID) of step \(header.step): step \(newestStep) has begun")
+                    continue
+                }
+                newestStep = header.step
                 do {
                     try compute(header, message.frame(1), session)
                 } catch {
@@ -162,6 +169,7 @@ public final class Worker {
             case .welcome:
                 let welcome = try decodeJSON(Welcome.self, message.frame(1))
                 session = try Session(welcome: welcome, runID: header.runID)
+                newestStep = 0
                 lastHeard = .now
                 log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.entries.count) tensors, wire \(welcome.precision)")
                 try send(WireHeader(type: .ready, runID: header.runID, step: 0, unitCount: UInt32(options.credits)))

@@ -50,6 +50,9 @@ final class Session {
     /// bf16 values by its flags). A whole vector in one aligned fp32 chunk is used where libzmq
     /// received it; chunks are assembled into `values`. The version counts once all are in.
     func receiveParameters(_ header: WireHeader, _ message: ReceivedMessage) throws {
+        guard header.step >= parameterVersion else {
+            throw WireError.staleStep(found: header.step, minimum: parameterVersion)   // a replayed older version
+        }
         let precision: WirePrecision = header.flags.contains(.bfloat16) ? .bf16 : .fp32
         let n = values.layout.count
         var reader = ByteReader(message.frame(1))
