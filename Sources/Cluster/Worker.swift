@@ -41,6 +41,8 @@ public struct WorkerOptions: Sendable {
     /// Scaling simulations: compute each kind and size of unit once, then only sleep that long
     /// and send results of the real size (zeros) through the real protocol.
     public var emulateCompute = false
+    /// CurveZMQ: this worker's key pair and the coordinator's public key (nil: plaintext).
+    public var security: CurveClientSecurity?
 
     public init(endpoint: String, name: String) {
         self.endpoint = endpoint
@@ -78,6 +80,7 @@ public final class Worker {
         try socket.set(.receiveBuffer(4 << 20))
         // A dealer's send blocks once its queue to a vanished coordinator is full: give up then.
         try socket.set(.sendTimeout(milliseconds: 30_000))
+        if let security = options.security { try socket.makeCurveClient(security) }
         try socket.connect(options.endpoint)
         BLAS.threads = options.blasThreads
     }
