@@ -6,8 +6,8 @@ import Foundation
 /// PREFIX.key   the secret key (40 Z85 characters), mode 0600: keep it on its machine
 /// PREFIX.pub   the public key: give it to the other side
 /// ```
-/// Every file is text: one key per line, blank lines and `#` comments ignored (a 40-character
-/// Z85 word is always a key, even one that starts with `#`, which is a Z85 character). An allow-list is
+/// Every file is text: one key per line, blank lines and `#` comments ignored. (`#` is a Z85
+/// character, but no key starts with it: a line or word that does is a comment.) An allow-list is
 /// such a file with any number of public keys (`cat workers/*.pub > allowed`), or a directory
 /// whose `*.pub` files are read.
 public enum CurveKeyFile {
@@ -91,12 +91,10 @@ public enum CurveKeyFile {
             throw CurveKeyError.malformed(source: path, reason: "it is not UTF-8 text")
         }
         var keys: [CurveKey] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
-            guard let first = words.first else { continue }
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard let first = words.first, !first.hasPrefix("#") else { continue }
             let source = "\(path) line \(index + 1)"
-            // Z85 has '#' in its alphabet: a 40-character Z85 word is a key even if it starts with '#'.
-            if first.hasPrefix("#"), (try? CurveKey(z85: first)) == nil { continue }
             keys.append(try CurveKey(z85: first, source: source))
             if words.count > 1 && !words[1].hasPrefix("#") {
                 throw CurveKeyError.malformed(source: source, reason: "text after the key; put one key per line (comments start with #)")
