@@ -7,6 +7,8 @@ public enum CurveKeyError: Error, LocalizedError, Equatable {
     case curveUnavailable
     /// Text that should be a key is not 40 characters of the Z85 alphabet.
     case malformed(source: String, reason: String)
+    /// A public key file was given where a secret one belongs, or the other way round.
+    case wrongKind(path: String, expected: String)
     /// A key file (or allow-list) holds no key at all.
     case empty(path: String)
     /// A key file or allow-list could not be read.
@@ -22,6 +24,8 @@ public enum CurveKeyError: Error, LocalizedError, Equatable {
             return "this libzmq has no CURVE support; install a libzmq built with libsodium (Debian: libzmq5)"
         case let .malformed(source, reason):
             return "\(source) is not a CurveZMQ key: \(reason); make keys with `largevae keygen --out PREFIX`"
+        case let .wrongKind(path, expected):
+            return "\(path) is not \(expected); pass \(expected) (`largevae keygen --out PREFIX` writes PREFIX.key, the secret key, and PREFIX.pub)"
         case let .empty(path):
             return "\(path) holds no CurveZMQ key; make one with `largevae keygen --out PREFIX`"
         case let .unreadable(path, reason):

@@ -37,7 +37,7 @@ public enum CurveKeyFile {
     /// - Parameter path: a `.key` file holding exactly one key.
     public static func readKeyPair(secretFile path: String) throws -> CurveKeyPair {
         if path.hasSuffix(".pub") {
-            throw CurveKeyError.malformed(source: path, reason: "this is a public key file; pass the secret .key file")
+            throw CurveKeyError.wrongKind(path: path, expected: "a secret .key file")
         }
         let keys = try keys(inFile: path)
         guard keys.count == 1 else { throw CurveKeyError.malformed(source: path, reason: "it holds \(keys.count) keys, a secret key file holds one") }
@@ -76,7 +76,7 @@ public enum CurveKeyFile {
 
     static func publicKeys(inFile path: String) throws -> [CurveKey] {
         if path.hasSuffix(".key") {
-            throw CurveKeyError.malformed(source: path, reason: "this is a secret key file; pass the public .pub file")
+            throw CurveKeyError.wrongKind(path: path, expected: "a public .pub file")
         }
         return try keys(inFile: path)
     }

@@ -94,8 +94,9 @@ final class CurveTests: XCTestCase {
             XCTAssertEqual(p, path("missing.key"))
         } else { XCTFail("a missing file is .unreadable") }
         let pub = try CurveKeyFile.write(good, prefix: path("mixed")).public
-        XCTAssertTrue(keyError { try CurveKeyFile.readKeyPair(secretFile: pub) }?.localizedDescription.contains("public key file") == true)
-        XCTAssertTrue(keyError { try CurveKeyFile.readPublicKeys(self.path("mixed.key")) }?.localizedDescription.contains("secret key file") == true)
+        XCTAssertEqual(keyError { try CurveKeyFile.readKeyPair(secretFile: pub) }, .wrongKind(path: pub, expected: "a secret .key file"))
+        XCTAssertEqual(keyError { try CurveKeyFile.readPublicKeys(self.path("mixed.key")) },
+                       .wrongKind(path: path("mixed.key"), expected: "a public .pub file"))
         XCTAssertTrue(keyError { try CurveKeyFile.readPublicKey(fileOrZ85: "tooshort") }?.localizedDescription.contains("tooshort") == true)
         let badLine = try write("allow-bad", "\(good.publicKey.z85)\nnot-a-key\n")
         XCTAssertTrue(keyError { try CurveKeyFile.readPublicKeys(badLine) }?.localizedDescription.contains("\(badLine) line 2") == true)
