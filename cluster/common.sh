@@ -76,3 +76,34 @@ stop_all() {
     kill -KILL "$@" 2>/dev/null || true
     wait "$@" 2>/dev/null || true
 }
+
+# curve_flags ARGS...: the CurveZMQ flags for the coordinator and the workers, in the arrays
+# CURVE_COORDINATOR and CURVE_WORKER. With LARGEVAE_CURVE_DIR, a directory (the same path on every
+# host) holding coordinator.key/.pub and worker.key/.pub, made with
+#   largevae keygen --out DIR/coordinator && largevae keygen --out DIR/worker
+# the coordinator admits only the worker key, and traffic is encrypted. Without it, a coordinator
+# that binds every address (need_keys=1) needs --insecure among ARGS, or this fails with a message.
+curve_flags() {
+    local need_keys=$1 dir=${LARGEVAE_CURVE_DIR:-} f
+    shift
+    CURVE_COORDINATOR=() CURVE_WORKER=()
+    if [ -z "$dir" ]; then
+        [ "$need_keys" = 1 ] || return 0
+        has_option --insecure "$@" && return 0
+        echo "$PROG: the coordinator binds every address, so it needs keys: set LARGEVAE_CURVE_DIR to a directory made with" >&2
+        echo "  largevae keygen --out DIR/coordinator && largevae keygen --out DIR/worker" >&2
+        echo "or pass --insecure to run unauthenticated and unencrypted on a network you trust" >&2
+        return 1
+    fi
+    case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+    for f in coordinator.key coordinator.pub worker.key worker.pub; do
+        [ -r "$dir/$f" ] || {
+            echo "$PROG: LARGEVAE_CURVE_DIR has no readable $f; make the keys with: largevae keygen --out $dir/coordinator && largevae keygen --out $dir/worker" >&2
+            return 1
+        }
+    done
+    # shellcheck disable=SC2034  # used by the scripts that source this file
+    CURVE_COORDINATOR=(--curve-secret "$dir/coordinator.key" --allow "$dir/worker.pub")
+    # shellcheck disable=SC2034
+    CURVE_WORKER=(--curve-secret "$dir/worker.key" --server-key "$dir/coordinator.pub")
+}

@@ -8,6 +8,7 @@
 #   LARGEVAE           the binary (default: .build/release/largevae of this repository)
 #   LARGEVAE_ENDPOINT  another endpoint, e.g. tcp://127.0.0.1:5555
 #   LARGEVAE_WORKER_GRACE  seconds workers get to leave after the coordinator (default 30)
+#   LARGEVAE_CURVE_DIR     CurveZMQ keys (see curve_flags in common.sh); not needed on ipc or loopback
 set -euo pipefail
 PROG=local.sh
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,7 @@ usage() {
 is_count "$1" || { echo "$PROG: N must be a whole number of workers, at least 1 (got '$1')" >&2; usage; }
 n=$1
 shift
+curve_flags 0 "$@" || exit 2
 
 bin=${LARGEVAE:-$here/../.build/release/largevae}
 [ -x "$bin" ] || {
@@ -47,6 +49,7 @@ trap 'exit 143' TERM
 
 extra=()
 has_option --min-workers "$@" || extra=(--min-workers "$n")
+extra+=(${CURVE_COORDINATOR[@]+"${CURVE_COORDINATOR[@]}"})
 "$bin" coordinator --bind "$endpoint" ${extra[@]+"${extra[@]}"} "$@" &
 coordinator=$!
 pids+=("$coordinator")
@@ -56,7 +59,7 @@ workers=()
 for i in $(seq "$n"); do
     # One BLAS thread per worker: parallelism comes from the processes, and a fixed thread
     # count keeps the GEMM results (and so the trained weights) bit-identical.
-    OPENBLAS_NUM_THREADS=1 "$bin" worker --connect "$endpoint" --blas-threads 1 --name "local-$i" &
+    OPENBLAS_NUM_THREADS=1 "$bin" worker --connect "$endpoint" --blas-threads 1 --name "local-$i" ${CURVE_WORKER[@]+"${CURVE_WORKER[@]}"} &
     workers+=($!)
     pids+=($!)
 done

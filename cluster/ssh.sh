@@ -11,6 +11,8 @@
 #   LARGEVAE_CONNECT_HOST address workers connect to (default: the first host's name)
 #   LARGEVAE_SSH          ssh command with options (default: ssh -o BatchMode=yes -o ConnectTimeout=10)
 #   LARGEVAE_WORKER_GRACE seconds workers get to leave after the coordinator (default 30)
+#   LARGEVAE_CURVE_DIR    CurveZMQ keys, the same path on every host (see curve_flags in common.sh);
+#                         without it the coordinator args must include --insecure
 set -euo pipefail
 PROG=ssh.sh
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +29,7 @@ usage() {
 is_count "$2" || { echo "$PROG: WORKERS_PER_HOST must be a whole number, at least 1 (got '$2')" >&2; usage; }
 hostfile=$1 per_host=$2
 shift 2
+curve_flags 1 "$@" || exit 2
 
 hosts=()
 while IFS= read -r line || [ -n "$line" ]; do
@@ -80,7 +83,7 @@ trap 'exit 143' TERM
 
 coordinator_args=(coordinator --bind "tcp://0.0.0.0:$port")
 has_option --min-workers "$@" || coordinator_args+=(--min-workers "$total")
-coordinator_args+=("$@")
+coordinator_args+=(${CURVE_COORDINATOR[@]+"${CURVE_COORDINATOR[@]}"} "$@")
 if is_this_host "$first"; then
     [ -x "$bin" ] || { echo "$PROG: no largevae at $bin: build it or set LARGEVAE" >&2; exit 1; }
     "$bin" "${coordinator_args[@]}" </dev/null &
@@ -99,7 +102,7 @@ for h in "${hosts[@]}"; do
         k=$((k + 1))
         # One BLAS thread per worker: a fixed thread count keeps the results bit-identical.
         "${ssh[@]}" "$h" "$(remote_line "w$k" env OPENBLAS_NUM_THREADS=1 "$remote_bin" worker \
-            --connect "$endpoint" --blas-threads 1 --name "${h#*@}-$k")" </dev/null &
+            --connect "$endpoint" --blas-threads 1 --name "${h#*@}-$k" ${CURVE_WORKER[@]+"${CURVE_WORKER[@]}"})" </dev/null &
         workers+=($!)
         pids+=($!)
     done

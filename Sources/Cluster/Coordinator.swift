@@ -29,6 +29,8 @@ public struct CoordinatorOptions: Sendable {
     public var pushParametersDuringUpdate = false
     /// Identifies this run in every message.
     public var runID = UInt64.random(in: 1...UInt64.max)
+    /// CurveZMQ: the coordinator's key pair and the workers' public keys it admits (nil: plaintext).
+    public var security: CurveServerSecurity?
 
     public init(bind: String) { self.bind = bind }
 }
@@ -152,6 +154,8 @@ public final class Coordinator {
     var lastWaitingNotice = ContinuousClock.now - .seconds(60)
     /// The endpoint actually bound (with the real port for `*`).
     public let endpoint: String
+    /// Checks CURVE clients' keys while this coordinator lives (nil without `options.security`).
+    let authenticator: ZAPHandler?
 
     init(options: CoordinatorOptions, welcome: Welcome, context: ZMQContext, logger: Logger) throws {
         self.options = options
@@ -165,9 +169,20 @@ public final class Coordinator {
         try socket.set(.heartbeatTimeout(milliseconds: 5000))
         try socket.set(.sendBuffer(4 << 20))      // a parameter vector in flight per peer without stalls
         try socket.set(.receiveBuffer(4 << 20))
+        if let security = options.security {   // the handler runs before anyone can connect
+            authenticator = try ZAPHandler(context: context, allowed: security.allowedClients, domain: security.domain) { [logger] in
+                logger.warning("\($0)")
+            }
+            try socket.makeCurveServer(security)
+        } else {
+            authenticator = nil
+        }
         try socket.bind(options.bind)
         endpoint = try socket.lastEndpoint
     }
+
+    /// Closes the socket before the authenticator stops, so no client is ever let in unchecked.
+    deinit { socket.close() }
 
     /// Every joined worker, by name.
     public var workerNames: [String] { workers.values.sorted { $0.joined < $1.joined }.map(\.hello.name) }

@@ -44,6 +44,8 @@ public struct WorkerOptions: Sendable {
     /// Fault drills only: overwrite the values of every Nth unit's last result part with NaN
     /// (0: never), to show that the coordinator recomputes such units and quarantines the worker.
     public var injectNaNEvery = 0
+    /// CurveZMQ: this worker's key pair and the coordinator's public key (nil: plaintext).
+    public var security: CurveClientSecurity?
 
     public init(endpoint: String, name: String) {
         self.endpoint = endpoint
@@ -83,6 +85,7 @@ public final class Worker {
         try socket.set(.receiveBuffer(4 << 20))
         // A dealer's send blocks once its queue to a vanished coordinator is full: give up then.
         try socket.set(.sendTimeout(milliseconds: 30_000))
+        if let security = options.security { try socket.makeCurveClient(security) }
         try socket.connect(options.endpoint)
         BLAS.threads = options.blasThreads
     }

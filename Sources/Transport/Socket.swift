@@ -1,7 +1,7 @@
 import CZeroMQ
 import Foundation
 
-/// A libzmq ROUTER or DEALER socket.
+/// A libzmq ROUTER, DEALER or REP socket.
 ///
 /// Thread use: libzmq sockets are **not** thread-safe. A `ZMQSocket` must be used by one
 /// thread at a time; hand it to another thread only with a synchronising transfer
@@ -20,11 +20,14 @@ public final class ZMQSocket {
         case router
         /// Worker side: asynchronous request/reply without envelopes.
         case dealer
+        /// Strict request/reply (the ZAP handler's side): receive one request, send one reply.
+        case reply
 
         var rawValue: Int32 {
             switch self {
             case .router: return ZMQ_ROUTER
             case .dealer: return ZMQ_DEALER
+            case .reply: return ZMQ_REP
             }
         }
     }
@@ -57,6 +60,16 @@ public final class ZMQSocket {
         case sendBuffer(Int32)
         /// `ZMQ_RCVBUF`: the kernel's receive buffer per connection, in bytes (set before connect/bind).
         case receiveBuffer(Int32)
+        /// `ZMQ_CURVE_SERVER`: act as a CURVE server (set with the server's secret key, before bind).
+        case curveServer(Bool)
+        /// `ZMQ_CURVE_SECRETKEY`: this socket's long-term secret key (server and client).
+        case curveSecretKey(CurveKey)
+        /// `ZMQ_CURVE_PUBLICKEY`: a CURVE client's long-term public key.
+        case curvePublicKey(CurveKey)
+        /// `ZMQ_CURVE_SERVERKEY`: the server's public key, which a CURVE client checks (before connect).
+        case curveServerKey(CurveKey)
+        /// `ZMQ_ZAP_DOMAIN`: the domain a server passes to the ZAP handler with each handshake.
+        case zapDomain(String)
     }
 
     /// The pattern of this socket.
@@ -169,6 +182,11 @@ public final class ZMQSocket {
         case let .maximumFrameSize(bytes): try setInt64(ZMQ_MAXMSGSIZE, bytes)
         case let .sendBuffer(bytes): try setInt32(ZMQ_SNDBUF, bytes)
         case let .receiveBuffer(bytes): try setInt32(ZMQ_RCVBUF, bytes)
+        case let .curveServer(on): try setInt32(ZMQ_CURVE_SERVER, on ? 1 : 0)
+        case let .curveSecretKey(key): try setBytes(ZMQ_CURVE_SECRETKEY, key.bytes)
+        case let .curvePublicKey(key): try setBytes(ZMQ_CURVE_PUBLICKEY, key.bytes)
+        case let .curveServerKey(key): try setBytes(ZMQ_CURVE_SERVERKEY, key.bytes)
+        case let .zapDomain(domain): try setBytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8))
         }
     }
 

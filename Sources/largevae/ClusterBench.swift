@@ -46,6 +46,7 @@ enum ClusterBench {
             session.localWorkers = workers
             session.workerArguments = emulated ? ["--emulate-compute"] : []
             session.inNamespaces = inNamespaces
+            if inNamespaces { try session.secureLocalWorkers() }   // bound to every address: keys, not --insecure
             trainer = try Trainer<Float>(config: config, plan: plan, threads: 1, engine: session.factory())
             self.workers = workers
             try session.start()

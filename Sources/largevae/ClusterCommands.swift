@@ -47,7 +47,7 @@ extension WirePrecision: ExpressibleByArgument {}
 /// The coordinator of a training run, and the local worker processes it may have started.
 final class ClusterSession {
     let context: ZMQContext
-    let options: CoordinatorOptions
+    private(set) var options: CoordinatorOptions
     var engine: ClusterEngine?
     var children: [Process] = []
 
@@ -72,6 +72,20 @@ final class ClusterSession {
     var workerArguments: [String] = []
     /// Start worker i in network namespace lv-w(i+1), connecting to 10.77.0.1 (Tests/cluster/netns.sh).
     var inNamespaces = false
+    /// The local workers' key directory (see `secureLocalWorkers`), removed by `finish`.
+    var keyDirectory: URL?
+
+    /// Makes the coordinator a CURVE server whose only allowed client is a fresh key pair, given
+    /// to the local workers through a private temporary directory (call before the engine is made).
+    func secureLocalWorkers() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("largevae-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        keyDirectory = directory
+        let server = try CurveKeyPair.generate(), client = try CurveKeyPair.generate()
+        let paths = try CurveKeyFile.write(client, prefix: directory.appendingPathComponent("worker").path)
+        options.security = CurveServerSecurity(keyPair: server, allowedClients: [client.publicKey])
+        workerArguments += ["--curve-secret", paths.secret, "--server-key", server.publicKey.z85]
+    }
 
     /// Starts `count` `largevae worker` processes on this machine, one BLAS thread each.
     func startLocalWorkers(_ count: Int) throws {
@@ -116,10 +130,13 @@ final class ClusterSession {
             if p.isRunning { p.terminate() }
         }
         children.removeAll()
+        if let keyDirectory { try? FileManager.default.removeItem(at: keyDirectory) }
+        keyDirectory = nil
     }
 
     deinit {
         for p in children where p.isRunning { p.terminate() }
+        if let keyDirectory { try? FileManager.default.removeItem(at: keyDirectory) }
     }
 }
 
@@ -150,23 +167,30 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Train with workers that connect over ZeroMQ (same options as train).",
-        discussion: "Binds a ROUTER socket, waits for --min-workers workers, then trains exactly as `largevae train` would, with every step's units computed by the workers: the weights are bit-identical to a single-process run with --wire-precision fp32, whatever the number of workers. Workers may join and leave at any step.\n\nExample:\n  largevae coordinator --bind tcp://0.0.0.0:5555 --dataset mnist --min-workers 4\n  largevae worker --connect tcp://HOST:5555        # on each worker machine")
+        discussion: "Binds a ROUTER socket, waits for --min-workers workers, then trains exactly as `largevae train` would, with every step's units computed by the workers: the weights are bit-identical to a single-process run with --wire-precision fp32, whatever the number of workers. Workers may join and leave at any step.\n\nExample:\n  largevae coordinator --bind tcp://0.0.0.0:5555 --curve-secret coordinator.key --allow workers/ --dataset mnist --min-workers 4\n  largevae worker --connect tcp://HOST:5555 --curve-secret worker1.key --server-key coordinator.pub   # on each worker machine\n\nAn address other machines can reach needs keys (see `largevae keygen`) or --insecure.")
 
     @Option(help: "Endpoint to bind: tcp://0.0.0.0:5555, tcp://127.0.0.1:* or ipc:///path.")
     var bind: String
     @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
     var minWorkers = 1
+    @OptionGroup var security: ServerSecurityFlags
     @OptionGroup var job: Train
 
     func validate() throws {
         guard minWorkers >= 1 && minWorkers <= 4096 else { throw ValidationError("--min-workers must be between 1 and 4096.") }
         try checkEndpoint(bind, flag: "--bind")
+        try security.check(bind: bind)
         if job.workers != nil { throw ValidationError("--workers starts local workers from `largevae train`; the coordinator waits for workers that connect.") }
     }
 
     func run() throws {
         try reportingErrors {
-            let session = try ClusterSession(options: job.cluster.options(bind: bind, minimumWorkers: minWorkers))
+            var options = job.cluster.options(bind: bind, minimumWorkers: minWorkers)
+            options.security = try security.load()
+            if security.insecure && !isLocalOnly(bind) {
+                Console.logger.warning("--insecure: \(bind) admits anyone who reaches it, and the traffic is not encrypted")
+            }
+            let session = try ClusterSession(options: options)
             try job.train(cluster: session)
         }
     }
@@ -177,7 +201,7 @@ struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Compute gradients for a coordinator (no dataset needed).",
-        discussion: "Example: OPENBLAS_NUM_THREADS=1 largevae worker --connect tcp://10.0.0.1:5555")
+        discussion: "Example: OPENBLAS_NUM_THREADS=1 largevae worker --connect tcp://10.0.0.1:5555 --curve-secret worker1.key --server-key coordinator.pub")
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.1:5555.")
     var connect: String
@@ -193,6 +217,7 @@ struct WorkerCommand: ParsableCommand {
     var emulateCompute = false
     @Option(name: .customLong("inject-nan-every"), help: .hidden)
     var injectNaNEvery = 0
+    @OptionGroup var security: ClientSecurityFlags
 
     func validate() throws {
         try checkEndpoint(connect, flag: "--connect")
@@ -210,9 +235,13 @@ struct WorkerCommand: ParsableCommand {
             options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
             options.emulateCompute = emulateCompute
             options.injectNaNEvery = injectNaNEvery
+            options.security = try security.load()
             _ = Console.logger   // bootstraps logging before the worker's logger is made
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
-            try worker.run()
+            do { try worker.run() } catch let error as WorkerError {
+                guard case .noCoordinator = error else { throw error }
+                throw RunFailure(message: error.localizedDescription + "." + security.noAnswerHint)
+            }
         }
     }
 }
@@ -222,7 +251,7 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Print a coordinator's workers: units done and in flight, last heartbeat, throughput.",
-        discussion: "Example: largevae status --connect tcp://10.0.0.1:5555")
+        discussion: "Example: largevae status --connect tcp://10.0.0.1:5555 --curve-secret me.key --server-key coordinator.pub\n\nAgainst a coordinator with keys, this client's public key must be on its --allow list too.")
 
     @Option(help: "The coordinator's endpoint.")
     var connect: String
@@ -230,14 +259,19 @@ struct StatusCommand: ParsableCommand {
     var timeout = 5.0
     @Flag(help: "Print the coordinator's JSON answer.")
     var json = false
+    @OptionGroup var security: ClientSecurityFlags
 
     func validate() throws { try checkEndpoint(connect, flag: "--connect") }
 
     func run() throws {
         try reportingErrors {
             let socket = try ZMQSocket(context: try ZMQContext(), kind: .dealer)
+            if let keys = try security.load() { try socket.makeCurveClient(keys) }
             try socket.connect(connect)
-            let status = try ClusterStatusClient.query(socket, timeout: .milliseconds(Int(timeout * 1000)))
+            let status: ClusterStatus
+            do { status = try ClusterStatusClient.query(socket, timeout: .milliseconds(Int(timeout * 1000))) } catch let error as ClusterStatusClient.Failure {
+                throw RunFailure(message: error.localizedDescription + "." + security.noAnswerHint)
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -7,7 +7,7 @@ struct LargeVAE: ParsableCommand {
         commandName: "largevae",
         abstract: "Train VAEs with the VampPrior (Tomczak & Welling 2018) on one machine or many.",
         version: "0.1.0",
-        subcommands: [Train.self, CoordinatorCommand.self, WorkerCommand.self, StatusCommand.self, Evaluate.self, Sample.self,
+        subcommands: [Train.self, CoordinatorCommand.self, WorkerCommand.self, StatusCommand.self, KeygenCommand.self, Evaluate.self, Sample.self,
                       Reconstruct.self, DataCommand.self, Bench.self])
 }
 

@@ -302,7 +302,7 @@ final class CLITests: XCTestCase {
     }
 
     func testHelp_EverySubcommand() throws {
-        for command in ["train", "coordinator", "worker", "status", "evaluate", "sample", "reconstruct", "data", "bench"] {
+        for command in ["train", "coordinator", "worker", "status", "keygen", "evaluate", "sample", "reconstruct", "data", "bench"] {
             let r = try largevae([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("USAGE"), command)

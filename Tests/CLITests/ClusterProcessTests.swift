@@ -169,12 +169,72 @@ final class ClusterProcessTests: XCTestCase {
         }
         let reference = runDirectory("netns-reference"), dir = runDirectory("netns")
         XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let keys = try makeKeys("netns", ["coordinator", "ns-1", "ns-2"])   // every address is bound: keys
         let coordinator = try inNamespace("lv-coord", ["coordinator", "--bind", "tcp://0.0.0.0:5555", "--min-workers", "2"]
-                                          + args("hvae") + ["--run-dir", dir.path])
-        let workers = try (1...2).map { try inNamespace("lv-w\($0)", ["worker", "--connect", "tcp://10.77.0.1:5555", "--name", "ns-\($0)"]) }
+                                          + keys.server + args("hvae") + ["--run-dir", dir.path])
+        let workers = try (1...2).map { try inNamespace("lv-w\($0)", ["worker", "--connect", "tcp://10.77.0.1:5555", "--name", "ns-\($0)"] + keys.client("ns-\($0)")) }
         XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
         for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
         XCTAssertTrue(coordinator.output.contains("ns-1") && coordinator.output.contains("ns-2"), coordinator.output)
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
+    /// Key pairs made with `largevae keygen` in a fresh directory: the first name is the
+    /// coordinator, whose allow-list (a directory of .pub files) holds the others.
+    func makeKeys(_ name: String, _ names: [String]) throws -> (server: [String], client: (String) -> [String], directory: URL) {
+        let dir = runDirectory("keys-\(name)"), allowed = dir.appendingPathComponent("allowed")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: allowed, withIntermediateDirectories: true)
+        for (i, n) in names.enumerated() {
+            let r = try largevae(["keygen", "--out", (i == 0 ? dir : allowed).appendingPathComponent(n).path])
+            XCTAssertEqual(r.status, 0, r.stdout)
+        }
+        for n in names.dropFirst() {
+            try FileManager.default.moveItem(at: allowed.appendingPathComponent("\(n).key"), to: dir.appendingPathComponent("\(n).key"))
+        }
+        let server = ["--curve-secret", dir.appendingPathComponent("\(names[0]).key").path, "--allow", allowed.path]
+        let serverPublic = dir.appendingPathComponent("\(names[0]).pub").path
+        return (server, { ["--curve-secret", dir.appendingPathComponent("\($0).key").path, "--server-key", serverPublic] }, dir)
+    }
+
+    /// A coordinator bound to every address with keys: a listed worker trains and `status` with a
+    /// listed key sees it; a worker whose key is not listed, and a plaintext `status`, get no
+    /// answer (and say what to check), and the coordinator logs the refusal with the key. The
+    /// result is unchanged.
+    func testCurveKeys_UnlistedWorkerAndPlaintextStatusShutOut_ResultUnchanged() throws {
+        let args = self.args("vae")
+        let reference = runDirectory("curve-reference"), dir = runDirectory("curve")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let keys = try makeKeys("curve", ["coordinator", "w1", "w2", "watcher"])
+        XCTAssertEqual(try largevae(["keygen", "--out", keys.directory.appendingPathComponent("stranger").path]).status, 0)
+        let strangerKey = try String(contentsOf: keys.directory.appendingPathComponent("stranger.pub"), encoding: .utf8)
+            .split(separator: "\n").last.map(String.init) ?? ""
+
+        let port = freePort(), endpoint = "tcp://127.0.0.1:\(port)"
+        let coordinator = try Spawned(["coordinator", "--bind", "tcp://0.0.0.0:\(port)", "--min-workers", "2"] + keys.server + args
+                                      + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        XCTAssertTrue(coordinator.waitFor("listening on"), coordinator.output)
+        let w1 = try Spawned(["worker", "--connect", endpoint, "--name", "w1"] + keys.client("w1"))
+        XCTAssertTrue(coordinator.waitFor("w1 (pid"), coordinator.output)
+
+        // All three while the coordinator waits for its second worker.
+        let intruder = try Spawned(["worker", "--connect", endpoint, "--name", "intruder", "--connect-timeout", "3"] + keys.client("stranger"))
+        let plain = try Spawned(["status", "--connect", endpoint, "--timeout", "2"])
+        let status = try largevae(["status", "--connect", endpoint] + keys.client("watcher"))
+        XCTAssertEqual(status.status, 0, status.stdout)
+        XCTAssertTrue(status.stdout.contains("w1") && !status.stdout.contains("intruder"), status.stdout)
+        XCTAssertEqual(plain.finish(seconds: 30), 1)
+        XCTAssertTrue(plain.output.contains("no coordinator answered") && plain.output.contains("--server-key"), plain.output)
+        XCTAssertNotEqual(intruder.finish(seconds: 30), 0)
+        XCTAssertTrue(intruder.output.contains("no coordinator answered") && intruder.output.contains("--allow"), intruder.output)
+        XCTAssertTrue(coordinator.process.isRunning)
+        let w2 = try Spawned(["worker", "--connect", endpoint, "--name", "w2"] + keys.client("w2"))
+
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in [w1, w2] { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertTrue(coordinator.output.contains("refused a CURVE client from 127.0.0.1 with key \(strangerKey)"), coordinator.output)
+        XCTAssertFalse(coordinator.output.contains("intruder"), "the intruder's hello never reached the coordinator")
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 

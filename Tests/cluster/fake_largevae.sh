@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A stand-in for `largevae coordinator|worker|status`, for testing the launchers in cluster/
+# A stand-in for `largevae coordinator|worker|status|keygen`, for testing the launchers in cluster/
 # before (or without) the real binary. It speaks the same command line, but coordinator and
 # workers meet through a directory instead of ZeroMQ, so it only works when they share a
 # file system (one machine, as in every test here):
@@ -108,6 +108,13 @@ worker)
     touch "$dir/done/$name" 2>/dev/null || true
     echo "worker $name: bye"
     ;;
+keygen)
+    # Placeholder key files (the launchers only pass their paths on).
+    [ "${1:-}" = --out ] && [ -n "${2:-}" ] || { echo "usage: largevae keygen --out PREFIX" >&2; exit 2; }
+    echo "fake-secret" >"$2.key" && chmod 600 "$2.key"
+    echo "fake-public" >"$2.pub"
+    echo "fake-public"
+    ;;
 status)
     [ "${1:-}" = --connect ] || { echo "usage: largevae status --connect ENDPOINT" >&2; exit 2; }
     dir=$(rendezvous "$2")
@@ -115,5 +122,5 @@ status)
     echo "worker"; ls "$dir/workers"
     ;;
 *)
-    echo "fake largevae: only coordinator, worker and status (got '$cmd')" >&2; exit 2 ;;
+    echo "fake largevae: only coordinator, worker, status and keygen (got '$cmd')" >&2; exit 2 ;;
 esac

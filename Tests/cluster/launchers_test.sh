@@ -141,6 +141,14 @@ check "  and leaves nothing behind" no_leftovers "$tmp"
 
 echo "== ssh.sh"
 export LARGEVAE_PORT=$((20000 + RANDOM % 20000))
+# ssh.sh binds every address: without keys (or --insecure) it refuses to start.
+printf 'localhost\n' >"$tmp/hosts1"
+status_is 2 "ssh.sh without LARGEVAE_CURVE_DIR or --insecure" cluster/ssh.sh "$tmp/hosts1" 1 "${args[@]}"
+check "  and says how to make keys" grep -q "LARGEVAE_CURVE_DIR.*keygen" <(tr '\n' ' ' <"$tmp/last.out")
+mkdir -p "$tmp/keys"
+"$LARGEVAE" keygen --out "$tmp/keys/coordinator" >/dev/null 2>&1 && "$LARGEVAE" keygen --out "$tmp/keys/worker" >/dev/null 2>&1
+export LARGEVAE_CURVE_DIR=$tmp/keys
+status_is 2 "ssh.sh with an incomplete LARGEVAE_CURVE_DIR" env LARGEVAE_CURVE_DIR="$tmp" cluster/ssh.sh "$tmp/hosts1" 1
 status_is 2 "ssh.sh without args" cluster/ssh.sh
 status_is 2 "ssh.sh with a missing hostfile" cluster/ssh.sh "$tmp/nope" 1
 printf '# nothing\n\n' >"$tmp/empty"
@@ -157,8 +165,12 @@ check "6 workers through ssh to the 3 hosts, comments and blanks skipped" \
 check "the coordinator ran here, not through ssh" test "$(grep -c ' coordinator ' "$FAKE_SSH_LOG")" -eq 0
 check "workers connect to tcp://localhost:PORT with one BLAS thread" \
     test "$(grep -c "OPENBLAS_NUM_THREADS=1 .* worker --connect tcp://localhost:$LARGEVAE_PORT --blas-threads 1" "$FAKE_SSH_LOG")" -eq 6
+check "workers got the worker key and the coordinator's public key" \
+    test "$(grep -c -- "--curve-secret $tmp/keys/worker.key --server-key $tmp/keys/coordinator.pub" "$FAKE_SSH_LOG")" -eq 6
 if fake; then
     check "coordinator bound tcp://0.0.0.0:PORT for 6 workers" log_has "^coordinator .*--bind tcp://0.0.0.0:$LARGEVAE_PORT --min-workers 6 "
+    check "  with its secret key and the worker key as allow-list" \
+        log_has "^coordinator .*--curve-secret $tmp/keys/coordinator.key --allow $tmp/keys/worker.pub "
     check "6 workers ran, named after their hosts" test "$(log_count '^worker .*openblas=1 .*--name (localhost|nodeb|nodec)-[1-6] ')" -eq 6
 else
     check "run directory written" test -f "$tmp/run two/last.safetensors"

@@ -123,6 +123,10 @@ echo "slurm up after $((SECONDS - started)) s"
 args=(${LARGEVAE_TEST_ARGS:---dataset mnist --epochs 1 --warmup 1 --train-limit 1000 --test-limit 100 --importance-samples 10 --run-dir $tmp/run})
 export FAKE_LARGEVAE_LOG=$tmp/fake.log FAKE_LARGEVAE_RUNDIR=$tmp
 export LARGEVAE_PORT=$((20000 + RANDOM % 20000))
+# The coordinator binds every address: CurveZMQ keys for it and the workers.
+mkdir -p "$tmp/keys"
+"$LARGEVAE" keygen --out "$tmp/keys/coordinator" >/dev/null && "$LARGEVAE" keygen --out "$tmp/keys/worker" >/dev/null
+export LARGEVAE_CURVE_DIR=$tmp/keys
 out=$tmp/job/out
 submitted=$SECONDS
 status=0
