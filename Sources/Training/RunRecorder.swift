@@ -38,7 +38,30 @@ public final class RunRecorder: TrainingObserver {
 
     public func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
-    public func stepFinished(_ progress: StepProgress) { onStep?(progress) }
+    /// Append a line per step to `steps.csv` (global step, epoch, step, loss, seconds, traffic).
+    public var stepLog = false
+    var stepLogHandle: FileHandle?
+
+    public func stepFinished(_ progress: StepProgress) {
+        if stepLog { logStep(progress) }
+        onStep?(progress)
+    }
+
+    func logStep(_ p: StepProgress) {
+        if stepLogHandle == nil {
+            let file = url("steps.csv")
+            if !FileManager.default.fileExists(atPath: file.path) {
+                let header = "global_step,epoch,step,mean_loss,elapsed_seconds,step_seconds,bytes_sent,bytes_received,workers\n"
+                _ = FileManager.default.createFile(atPath: file.path, contents: Data(header.utf8))
+            }
+            stepLogHandle = try? FileHandle(forWritingTo: file)
+            _ = try? stepLogHandle?.seekToEnd()
+        }
+        let c = p.cluster
+        let fields: [String] = [String(p.globalStep), String(p.epoch), String(p.step), "\(p.loss)", "\(p.elapsed)",
+                                "\(c?.seconds ?? 0)", "\(c?.bytesSent ?? 0)", "\(c?.bytesReceived ?? 0)", "\(c?.workers ?? 0)"]
+        try? stepLogHandle?.write(contentsOf: Data((fields.joined(separator: ",") + "\n").utf8))
+    }
 
     public func epochFinished(_ r: EpochRecord, run: TrainingRun) throws {
         try appendMetrics(r)
@@ -76,7 +99,8 @@ public final class RunRecorder: TrainingObserver {
 
     /// Drops metrics lines of epochs after `epoch` (written before a crash, and about to be
     /// replayed), so that a resumed run's metrics files hold each epoch once.
-    public func truncateMetrics(after epoch: Int) throws {
+    public func truncateMetrics(after epoch: Int, globalStep: Int) throws {
+        try truncateCSV(url("steps.csv")) { (Int($0) ?? Int.max) <= globalStep }
         for (name, header) in [("metrics.jsonl", false), ("metrics.csv", true)] {
             let file = url(name)
             guard let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
@@ -90,6 +114,14 @@ public final class RunRecorder: TrainingObserver {
                 try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: file)
             }
         }
+    }
+
+    /// Keeps a CSV file's header and the lines whose first field `keep` accepts.
+    func truncateCSV(_ file: URL, keep: (String) -> Bool) throws {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let kept = lines.enumerated().filter { $0.offset == 0 || keep(String($0.element.prefix { $0 != "," })) }.map(\.element)
+        if kept.count != lines.count { try AtomicFile.write(Data((kept.joined(separator: "\n") + "\n").utf8), to: file) }
     }
 
     func appendMetrics(_ r: EpochRecord) throws {

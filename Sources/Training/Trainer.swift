@@ -7,9 +7,13 @@ import VAE
 public enum TrainingError: Error, LocalizedError, Equatable {
     /// The loss or the gradient stopped being finite; the parameters were left untouched.
     case nonFinite(step: Int, what: String)
+    /// A stop was requested (SIGINT, SIGTERM); the state after `step` of `epoch` was saved.
+    case interrupted(epoch: Int, step: Int)
 
     public var errorDescription: String? {
         switch self {
+        case let .interrupted(epoch, step):
+            return "stopped on request after step \(step) of epoch \(epoch); the state was saved"
         case let .nonFinite(step, what):
             return "step \(step): the \(what) is not finite (NaN or infinity); the update was not applied. "
                 + "Try a smaller learning rate, or resume from the last good checkpoint."

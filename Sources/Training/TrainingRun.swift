@@ -48,6 +48,18 @@ public struct StepProgress: Sendable {
     public var elapsed: Double
     /// Distributed runs: the last step's time split and traffic.
     public var cluster: StepMetrics?
+    /// Adam steps applied so far in the whole run, this one included.
+    public var globalStep = 0
+}
+
+/// A request, from another thread (a signal's handler), to stop a run after its current step.
+public final class StopRequest: @unchecked Sendable {
+    // @unchecked: `flag` is only read and written under `lock`.
+    private let lock = NSLock()
+    private var flag = false
+    public init() {}
+    public func request() { lock.lock(); flag = true; lock.unlock() }
+    public var isRequested: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
 
 /// Receives progress and epoch results (logging, metrics files, checkpoints).
@@ -90,6 +102,9 @@ public final class TrainingRun {
     public internal(set) var stepInEpoch = 0
     public internal(set) var epochSums = LossSums()
     public var history: [EpochRecord] = []
+    /// Checked after every step: when requested, the state is saved (`checkpointDue`) and the
+    /// run throws `TrainingError.interrupted`; a resume takes up at the next step.
+    public var stop: StopRequest?
     let batch = Workspace<Float>()
 
     public init(config: ModelConfig, options: TrainingOptions, train: ImageSource, validation: ImageSource,
@@ -146,7 +161,11 @@ public final class TrainingRun {
                 if let m = metrics { cluster = cluster.map { $0 + m } ?? m }
                 observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: sums.loss / Double(sums.count),
                                                     samplesPerSecond: Double(sums.count - resumedCount) / Swift.max(elapsed, 1e-9),
-                                                    elapsed: elapsed, cluster: metrics))
+                                                    elapsed: elapsed, cluster: metrics, globalStep: trainer.adam.step))
+                if stop?.isRequested == true {
+                    try observer?.checkpointDue(run: self)
+                    throw TrainingError.interrupted(epoch: e, step: s + 1)
+                }
                 if options.checkpointSteps > 0 && (s + 1) % options.checkpointSteps == 0 && s + 1 < steps {
                     try observer?.checkpointDue(run: self)
                 }

@@ -30,7 +30,28 @@ struct Train: ParsableCommand {
     var workers: Int?
     @OptionGroup var cluster: ClusterFlags
 
+    @Flag(name: .customLong("step-log"), help: "Append one line per step to steps.csv in the run directory (global step, epoch, step, loss, time, traffic).")
+    var stepLog = false
+
     enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
+
+    /// On SIGINT or SIGTERM, calls `handler` once (the run then stops after its current step and
+    /// saves its state); a second signal ends the process at once.
+    static func onInterrupt(_ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let seen = StopRequest()
+            source.setEventHandler {
+                if seen.isRequested { Foundation.exit(130) }
+                seen.request()
+                FileHandle.standardError.write(Data("\nstopping after this step and saving the state (signal again to quit now)\n".utf8))
+                handler()
+            }
+            source.resume()
+            return source
+        }
+    }
 
     func validate() throws {
         if let n = workers, n < 1 || n > 256 { throw ValidationError("--workers must be between 1 and 256.") }
@@ -67,11 +88,20 @@ struct Train: ParsableCommand {
                                        showcase: splits.validation.firstImages(16))
         if resume != nil { try restore(run, recorder) }
         attach(recorder, epochs: runConfig.training.epochs)
+        recorder.stepLog = stepLog
+        let stop = StopRequest()
+        run.stop = stop
+        let signals = Self.onInterrupt { stop.request() }
+        defer { signals.forEach { $0.cancel() } }
         if run.epoch == 0 && run.stepInEpoch == 0 {   // a good checkpoint exists before the first step, should that step fail
             try recorder.saveState(run)
         }
         Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
-        do { try run.run(observer: recorder) } catch let error as TrainingError {
+        do { try run.run(observer: recorder) } catch TrainingError.interrupted(let epoch, let step) {
+            print("")
+            Console.logger.notice("stopped on request after step \(step) of epoch \(epoch); the state is in \(recorder.url("last.safetensors").path). Continue with: largevae \(cluster == nil ? "train" : "coordinator --bind ...") --resume \(directory.path)")
+            throw ExitCode(130)
+        } catch let error as TrainingError {
             throw RunFailure(message: "\(error.localizedDescription) The last good checkpoint is \(recorder.url("last.safetensors").path).")
         }
         try finish(run, splits, recorder, likelihood: runConfig.model.likelihood)
@@ -130,7 +160,7 @@ struct Train: ParsableCommand {
         for (url, error) in skipped {
             Console.logger.warning("cannot resume from \(url.lastPathComponent): \(error.localizedDescription); using \(used.lastPathComponent), the checkpoint before it")
         }
-        try recorder.truncateMetrics(after: run.epoch)
+        try recorder.truncateMetrics(after: run.epoch, globalStep: run.trainer.adam.step)
         let lines = (try? String(contentsOf: recorder.url("metrics.jsonl"), encoding: .utf8)) ?? ""
         run.history = lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
             .filter { $0.epoch <= run.epoch }

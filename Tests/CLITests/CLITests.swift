@@ -157,6 +157,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(epochs, [1, 2, 3], "each epoch once in metrics.jsonl")
     }
 
+    /// SIGINT stops a run after its current step with the state saved (exit 130); the resumed
+    /// run ends with the same bits, and its step log holds every global step exactly once.
+    func testTrain_InterruptSavesAndResumesExactly() throws {
+        let args = small + ["--epochs", "3", "--batch-size", "20", "--train-limit", "400", "--step-log"]
+        let straight = runDirectory("int-straight"), stopped = runDirectory("int-stopped")
+        XCTAssertEqual(try largevae(["train"] + args + ["--run-dir", straight.path]).status, 0)
+        let p = try Spawned(["train"] + args + ["--run-dir", stopped.path])
+        let log = stopped.appendingPathComponent("steps.csv")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && p.process.isRunning && ((try? String(contentsOf: log, encoding: .utf8))?.count ?? 0) < 400 { usleep(2_000) }
+        kill(p.process.processIdentifier, SIGINT)
+        XCTAssertEqual(p.finish(), 130, p.output)
+        XCTAssertTrue(p.output.contains("stopped on request after step"), p.output)
+        let r = try largevae(["train", "--resume", stopped.path, "--step-log"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try assertSameTensors(straight, stopped)
+        let steps = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").dropFirst().map { Int($0.prefix { $0 != "," })! }
+        XCTAssertEqual(steps, Array(1...60), "global steps in steps.csv")
+    }
+
     /// A damaged last.safetensors (one flipped bit, then a truncation) is caught by its checksum,
     /// and the resume uses previous.safetensors, saying so; the result is unchanged.
     func testTrain_DamagedCheckpointFallsBackToThePreviousOne() throws {
