@@ -153,7 +153,8 @@ final class ClusterProcessTests: XCTestCase {
 
     /// Coordinator and two workers each in their own network namespace, joined by veth pairs
     /// with their own addresses (Tests/cluster/netns.sh): the same bits as one process.
-    func testAcrossNetworkNamespaces_BitIdentical() throws {
+    /// Tests/cluster/netns.sh `up 2`, or a skip with its reason where namespaces are not permitted.
+    func namespaces() throws -> (ip: URL, down: () -> Void) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("cluster/netns.sh").path
         let bash = URL(fileURLWithPath: "/bin/bash")
@@ -162,11 +163,25 @@ final class ClusterProcessTests: XCTestCase {
             throw XCTSkip("network namespaces unavailable: \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         XCTAssertEqual(try Spawned([script, "up", "2"], executable: bash).finish(seconds: 30), 0)
-        defer { _ = try? Spawned([script, "down"], executable: bash).finish(seconds: 30) }
         let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }!
-        let inNamespace = { (ns: String, args: [String]) in
-            try Spawned(["netns", "exec", ns, CLITests.executable.path] + args, executable: URL(fileURLWithPath: ip))
-        }
+        return (URL(fileURLWithPath: ip), { _ = try? Spawned([script, "down"], executable: bash).finish(seconds: 30) })
+    }
+
+    func inNamespace(_ ip: URL, _ ns: String, _ args: [String]) throws -> Spawned {
+        try Spawned(["netns", "exec", ns, CLITests.executable.path] + args, executable: ip)
+    }
+
+    /// Runs `ip` (or `tc` through `ip netns exec`) and returns its exit status and output.
+    @discardableResult
+    func command(_ ip: URL, _ args: [String]) throws -> (Int32, String) {
+        let p = try Spawned(args, executable: ip)
+        return (p.finish(seconds: 20), p.output)
+    }
+
+    func testAcrossNetworkNamespaces_BitIdentical() throws {
+        let (ip, down) = try namespaces()
+        defer { down() }
+        let inNamespace = { (ns: String, args: [String]) in try self.inNamespace(ip, ns, args) }
         let reference = runDirectory("netns-reference"), dir = runDirectory("netns")
         XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", reference.path]).status, 0)
         let keys = try makeKeys("netns", ["coordinator", "ns-1", "ns-2"])   // every address is bound: keys
@@ -176,6 +191,49 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
         for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
         XCTAssertTrue(coordinator.output.contains("ns-1") && coordinator.output.contains("ns-2"), coordinator.output)
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+    }
+
+    /// Worker 1's link (its veth on the switch) goes down for longer than the worker timeout and
+    /// comes back: the coordinator drops the worker, the worker joins again by itself, and the
+    /// run ends with the same bits. Then worker 2's link is made slow (a 2 Mbit/s token bucket,
+    /// plus 5% loss and 20 ms delay where the kernel has netem) for the rest of the run.
+    func testBrokenAndSlowLinks_WorkerDroppedRejoins_ResultUnchanged() throws {
+        let (ip, down) = try namespaces()
+        defer { down() }
+        let args = self.args("vae") + ["--epochs", "60", "--train-limit", "400"]
+        let reference = runDirectory("link-reference"), dir = runDirectory("link")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let keys = try makeKeys("link", ["coordinator", "ns-1", "ns-2"])
+        let coordinator = try inNamespace(ip, "lv-coord", ["coordinator", "--bind", "tcp://0.0.0.0:5555", "--min-workers", "2",
+                                                           "--heartbeat-ms", "200", "--worker-timeout", "2", "--unit-deadline", "3"]
+                                          + keys.server + args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let workers = try (1...2).map {
+            try inNamespace(ip, "lv-w\($0)", ["worker", "--connect", "tcp://10.77.0.1:5555", "--name", "ns-\($0)", "--connect-timeout", "120"]
+                            + keys.client("ns-\($0)"))
+        }
+        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+        XCTAssertEqual(try command(ip, ["-n", "lv-switch", "link", "set", "lvs1", "down"]).0, 0)
+        XCTAssertTrue(coordinator.waitFor("lost worker ns-1", seconds: 20), coordinator.output)
+        usleep(4_000_000)
+        XCTAssertEqual(try command(ip, ["-n", "lv-switch", "link", "set", "lvs1", "up"]).0, 0)
+        let rejoined = { coordinator.output.components(separatedBy: "worker ns-1 (pid").count - 1 >= 2 }
+        let deadline = Date().addingTimeInterval(60)
+        while !rejoined() && coordinator.process.isRunning && Date() < deadline { usleep(50_000) }
+        XCTAssertTrue(rejoined(), "ns-1 did not join again: \(coordinator.output)")
+
+        var slow = ["netns", "exec", "lv-switch", "tc", "qdisc", "add", "dev", "lvs2", "root", "netem", "loss", "5%", "delay", "20ms",
+                    "rate", "2mbit"]
+        if try command(ip, slow).0 != 0 {
+            print("tc netem is not available in this kernel: the slow link is a token bucket without loss")
+            slow = ["netns", "exec", "lv-switch", "tc", "qdisc", "add", "dev", "lvs2", "root", "tbf", "rate", "2mbit", "burst", "32kb",
+                    "latency", "400ms"]
+            XCTAssertEqual(try command(ip, slow).0, 0)
+        }
+        XCTAssertEqual(coordinator.finish(seconds: 300), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.finish(seconds: 30), 0, w.output) }
+        XCTAssertTrue(workers[0].output.contains("joining again") || workers[0].output.contains("joined run"), workers[0].output)
         XCTAssertEqual(try tensors(dir), try tensors(reference))
     }
 

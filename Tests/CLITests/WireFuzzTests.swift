@@ -179,6 +179,10 @@ final class WireFuzzTests: XCTestCase {
         XCTAssertTrue(coordinator.waitFor("listening on"), coordinator.output)
         let context = try ZMQContext()
         let router = try ZMQSocket(context: context, kind: .router), dealer = try ZMQSocket(context: context, kind: .dealer)
+        // Real messages wait for room in the worker's queue (a plain router would drop them when
+        // the injected frames fill it); injected ones are sent without waiting and may be dropped.
+        try router.set(.routerMandatory(true))
+        try router.set(.sendTimeout(milliseconds: 30_000))
         try router.bind(front)
         try dealer.connect(endpoint)
         let worker = try Spawned(["worker", "--connect", front, "--name", "fuzzed"])
@@ -199,8 +203,13 @@ final class WireFuzzTests: XCTestCase {
                 if forwarded == 10 { startKB = Self.residentKB(worker.process.processIdentifier) }
                 guard m.count == 2, injected < frames else { continue }
                 for _ in 0..<(m[1].bytes.count > 100_000 ? 2 : 25) where injected < frames {
-                    try router.send([.bytes(id)] + fuzzer.mutate(header: m[0].bytes, payload: m[1].bytes).map { .bytes($0) })
-                    injected += 1
+                    let frames = fuzzer.mutate(header: m[0].bytes, payload: m[1].bytes)
+                    do {
+                        try router.send([.bytes(id)] + frames.map { .bytes($0) }, dontWait: true)
+                        injected += 1
+                    } catch {
+                        usleep(1_000)   // the worker's queue is full: let it catch up
+                    }
                 }
                 if injected >= frames && endKB == 0 { endKB = Self.residentKB(worker.process.processIdentifier) }
             }
@@ -208,6 +217,7 @@ final class WireFuzzTests: XCTestCase {
         XCTAssertEqual(coordinator.finish(seconds: 10), 0, coordinator.output)
         XCTAssertGreaterThanOrEqual(injected, frames, "training ended before the fuzzer was done (\(forwarded) forwarded)")
         XCTAssertFalse(worker.output.contains("Fatal error"), worker.output)
+        XCTAssertTrue(worker.output.contains("dropped"), "the worker never saw a bad frame")
         print("worker fuzz: \(injected) frames injected among \(forwarded) forwarded; worker RSS \(startKB) kB at the start, \(endKB) kB after the fuzz")
         XCTAssertLessThan(endKB - startKB, 200_000, "worker memory grew by more than 200 MB")
         XCTAssertEqual(try tensors(dir), try tensors(reference))
