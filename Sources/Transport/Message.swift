@@ -92,7 +92,8 @@ extension ZMQSocket {
             try Self.initialise(message, with: frame)
             var flags: Int32 = index < frames.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
-            if zmq_msg_send(message, handle, flags) < 0 {
+            while zmq_msg_send(message, handle, flags) < 0 {
+                if zmq_errno() == EINTR { continue }   // a signal arrived: the frame is still ours, send it again
                 let error = ZMQError.current { .send(errno: $0, message: $1) }
                 zmq_msg_close(message)  // releases a zero-copy owner
                 throw error

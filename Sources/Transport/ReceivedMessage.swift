@@ -71,8 +71,9 @@ extension ZMQSocket {
         while more {
             let message = received.appendEmpty()
             // The first frame is known to be ready; later frames of a message arrive with it.
-            if zmq_msg_recv(message, handle, first ? ZMQ_DONTWAIT : 0) < 0 {
+            while zmq_msg_recv(message, handle, first ? ZMQ_DONTWAIT : 0) < 0 {
                 let code = zmq_errno()
+                if code == EINTR { continue }   // a signal arrived (e.g. the one that asks for a clean stop)
                 if code == EAGAIN && first { return nil }
                 throw ZMQError.current { .receive(errno: $0, message: $1) }
             }

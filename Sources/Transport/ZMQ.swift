@@ -102,6 +102,7 @@ public enum ZMQ {
             zmq_pollitem_t(socket: try socket.liveHandle(), fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
         }
         let rc = zmq_poll(&items, Int32(items.count), Int(milliseconds(timeout)))
+        if rc < 0 && zmq_errno() == EINTR { return items.map { _ in false } }   // a signal: as a timeout, callers loop
         if rc < 0 { throw ZMQError.current { .receive(errno: $0, message: $1) } }
         return items.map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
     }

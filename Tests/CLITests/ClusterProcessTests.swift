@@ -196,12 +196,12 @@ final class ClusterProcessTests: XCTestCase {
 
     /// Worker 1's link (its veth on the switch) goes down for longer than the worker timeout and
     /// comes back: the coordinator drops the worker, the worker joins again by itself, and the
-    /// run ends with the same bits. Then worker 2's link is made slow (a 2 Mbit/s token bucket,
+    /// run ends with the same bits. Then worker 2's link is made slow (a 20 Mbit/s token bucket,
     /// plus 5% loss and 20 ms delay where the kernel has netem) for the rest of the run.
     func testBrokenAndSlowLinks_WorkerDroppedRejoins_ResultUnchanged() throws {
         let (ip, down) = try namespaces()
         defer { down() }
-        let args = self.args("vae") + ["--epochs", "60", "--train-limit", "400"]
+        let args = self.args("vae") + ["--epochs", "40", "--train-limit", "400"]
         let reference = runDirectory("link-reference"), dir = runDirectory("link")
         XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
         let keys = try makeKeys("link", ["coordinator", "ns-1", "ns-2"])
@@ -224,11 +224,11 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(rejoined(), "ns-1 did not join again: \(coordinator.output)")
 
         var slow = ["netns", "exec", "lv-switch", "tc", "qdisc", "add", "dev", "lvs2", "root", "netem", "loss", "5%", "delay", "20ms",
-                    "rate", "2mbit"]
+                    "rate", "20mbit"]
         if try command(ip, slow).0 != 0 {
             print("tc netem is not available in this kernel: the slow link is a token bucket without loss")
-            slow = ["netns", "exec", "lv-switch", "tc", "qdisc", "add", "dev", "lvs2", "root", "tbf", "rate", "2mbit", "burst", "32kb",
-                    "latency", "400ms"]
+            slow = ["netns", "exec", "lv-switch", "tc", "qdisc", "add", "dev", "lvs2", "root", "tbf", "rate", "20mbit", "burst", "32kb",
+                    "latency", "100ms"]
             XCTAssertEqual(try command(ip, slow).0, 0)
         }
         XCTAssertEqual(coordinator.finish(seconds: 300), 0, coordinator.output)
