@@ -170,7 +170,7 @@ final class WireFuzzTests: XCTestCase {
     /// A proxy between the coordinator and a worker forwards the real traffic and, after each
     /// message to the worker, injects mutated copies of it.
     func testFuzzWorker_ThroughAProxy_ResultUnchanged() throws {
-        let frames = 10_000 * scale, epochs = 6 + scale
+        let frames = 10_000 * scale, epochs = 7 * scale
         let reference = try reference(epochs: epochs), dir = CLITests.work.appendingPathComponent("fuzz-worker")
         let port = Int.random(in: 20_000..<60_000)
         let endpoint = "tcp://127.0.0.1:\(port)", front = "tcp://127.0.0.1:\(port + 1)"
