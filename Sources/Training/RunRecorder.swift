@@ -101,18 +101,15 @@ public final class RunRecorder: TrainingObserver {
     /// replayed), so that a resumed run's metrics files hold each epoch once.
     public func truncateMetrics(after epoch: Int, globalStep: Int) throws {
         try truncateCSV(url("steps.csv")) { (Int($0) ?? Int.max) <= globalStep }
-        for (name, header) in [("metrics.jsonl", false), ("metrics.csv", true)] {
-            let file = url(name)
-            guard let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-            let kept = lines.enumerated().filter { i, line in
-                if header && i == 0 { return true }
-                let e = header ? Int(line.prefix { $0 != "," }) : (try? JSONDecoder().decode(EpochRecord.self, from: Data(line.utf8)))?.epoch
-                return e.map { $0 <= epoch } ?? false
-            }.map(\.element)
-            if kept.count != lines.count {
-                try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: file)
-            }
+        try truncateCSV(url("metrics.csv")) { (Int($0) ?? Int.max) <= epoch }
+        let file = url("metrics.jsonl")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let kept = lines.filter { line in
+            (try? JSONDecoder().decode(EpochRecord.self, from: Data(line.utf8))).map { $0.epoch <= epoch } ?? false
+        }
+        if kept.count != lines.count {
+            try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: file)
         }
     }
 

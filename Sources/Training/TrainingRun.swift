@@ -67,8 +67,9 @@ public protocol TrainingObserver: AnyObject {
     func stepFinished(_ progress: StepProgress)
     /// Called after each epoch, with the run's state already updated (best parameters included).
     func epochFinished(_ record: EpochRecord, run: TrainingRun) throws
-    /// Called inside an epoch every `options.checkpointSteps` steps (never after its last step:
-    /// `epochFinished` follows that), with `run.stepInEpoch` and `run.epochSums` current.
+    /// Called inside an epoch every `options.checkpointSteps` steps (not after its last step:
+    /// `epochFinished` follows that), and after any step when a stop was requested, with
+    /// `run.stepInEpoch` and `run.epochSums` current.
     func checkpointDue(run: TrainingRun) throws
 }
 

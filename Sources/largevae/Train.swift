@@ -53,6 +53,12 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// Stops catching the signals `onInterrupt` caught; they act as before again.
+    static func release(_ sources: [DispatchSourceSignal]) {
+        for source in sources { source.cancel() }
+        for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
+    }
+
     func validate() throws {
         if let n = workers, n < 1 || n > 256 { throw ValidationError("--workers must be between 1 and 256.") }
         if resume != nil && (config != nil || dataset != nil) {
@@ -91,13 +97,15 @@ struct Train: ParsableCommand {
         recorder.stepLog = stepLog
         let stop = StopRequest()
         run.stop = stop
-        let signals = Self.onInterrupt { stop.request() }
-        defer { signals.forEach { $0.cancel() } }
         if run.epoch == 0 && run.stepInEpoch == 0 {   // a good checkpoint exists before the first step, should that step fail
             try recorder.saveState(run)
         }
         Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
-        do { try run.run(observer: recorder) } catch TrainingError.interrupted(let epoch, let step) {
+        do {
+            let signals = Self.onInterrupt { stop.request() }
+            defer { Self.release(signals) }   // evaluation after training stops on the first signal, as usual
+            try run.run(observer: recorder)
+        } catch TrainingError.interrupted(let epoch, let step) {
             print("")
             Console.logger.notice("stopped on request after step \(step) of epoch \(epoch); the state is in \(recorder.url("last.safetensors").path). Continue with: largevae \(cluster == nil ? "train" : "coordinator --bind ...") --resume \(directory.path)")
             throw ExitCode(130)

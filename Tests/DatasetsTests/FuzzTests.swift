@@ -100,6 +100,40 @@ final class FuzzTests: XCTestCase {
         XCTAssertLessThan(Self.peakResidentKB() - startRSS, 200_000, "peak RSS grew by more than 200 MB")
     }
 
+    /// Mutations of the real files, where they are present: the first 50 Frey faces as an IDX
+    /// file (raw and gzip) and the first 20 rows of the real MNIST CSV.
+    func testFuzz_MutatedRealFiles() throws {
+        let frey = RealDataTests.freyURL
+        let mnist = DatasetFiles.defaultDirectory().appendingPathComponent("mnist/mnist_test.csv")
+        let haveFrey = FileManager.default.fileExists(atPath: frey.path), haveMNIST = FileManager.default.fileExists(atPath: mnist.path)
+        guard haveFrey || haveMNIST else {
+            outcomes.failed = 1   // nothing to fuzz; keep tearDown's check quiet
+            throw XCTSkip("neither the real Frey file (\(frey.path)) nor MNIST (\(mnist.path), `largevae data fetch mnist`) is here")
+        }
+        let startRSS = Self.peakResidentKB()
+        let dir = try TemporaryDirectory()
+        let url = dir.url.appendingPathComponent("real-fuzz")
+        if haveFrey {
+            let faces = try IDXReader.readImages(at: frey)
+            let valid = idxBytes(dims: [50, faces.height, faces.width], pixels: Array(faces.pixels.prefix(50 * faces.height * faces.width)))
+            let compressed = try gzipped(valid)
+            for _ in 0..<(300 * scale) { try attempt(mutate(valid), at: url) { try IDXReader.readImages(at: $0) } }
+            for _ in 0..<(150 * scale) { try attempt(mutate(compressed), at: url) { try IDXReader.readImages(at: $0) } }
+        }
+        if haveMNIST {
+            let handle = try FileHandle(forReadingFrom: mnist)
+            let head = try handle.read(upToCount: 1 << 16) ?? Data()
+            try handle.close()
+            let lines = head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).prefix(21)
+            let valid = Array(lines.joined(separator: [UInt8(ascii: "\n")])) + [UInt8(ascii: "\n")]
+            let alphabet = Array("0123456789,,,\n\r-. x".utf8)
+            for _ in 0..<(300 * scale) {
+                try attempt(mutate(valid, alphabet: alphabet), at: url) { try MNISTCSVReader.readImages(at: $0, height: 28, width: 28) }
+            }
+        }
+        XCTAssertLessThan(Self.peakResidentKB() - startRSS, 200_000, "peak RSS grew by more than 200 MB")
+    }
+
     func testFuzz_CSV() throws {
         let startRSS = Self.peakResidentKB()
         let dir = try TemporaryDirectory()
