@@ -86,7 +86,8 @@ public final class ClusterEngine: StepEngine {
         let welcome = Welcome(config: config, plan: plan, precision: options.precision,
                               table: TensorTable(layout: layout),
                               heartbeatMilliseconds: Int(options.heartbeat.seconds * 1000))
-        coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger)
+        let slots = Self.resultSlotBytes(model: model, plan: plan, ranges: ranges, priorUnits: priorUnits, precision: options.precision)
+        coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger, resultSlots: slots)
         results = UnitResults(data: { [unowned self] in self.dataPointers[$0] },
                               priorEncoder: { [unowned self] in self.encoderPointers[$0] },
                               pseudoInputs: { [unowned self] in self.pseudoPointers[$0] })
@@ -108,6 +109,23 @@ public final class ClusterEngine: StepEngine {
         return (first + rest).flatMap { r in StepPlan.cut(r.count, into: chunk).map { (r.lowerBound + $0.lowerBound)..<(r.lowerBound + $0.upperBound) } }
     }
     var vamp: Bool { !priorUnits.isEmpty }
+
+    /// The largest result of each (unit index, part) of a training or evaluation round, by slot
+    /// index `unit · 2 + part`: what a shared-memory worker's arena holds. A data unit's gradient
+    /// slot fits the whole layout, so that the worker computes straight into it (as into its send
+    /// buffer). Likelihood units use these slots when they fit, else the socket.
+    static func resultSlotBytes(model: LatentModel<Float>, plan: StepPlan, ranges: GradientRanges, priorUnits: [Range<Int>],
+                                precision: WirePrecision) -> [Int] {
+        let w = 2 * model.config.latentSize, d = model.config.inputSize, width = precision.bytesPerElement
+        let statsBytes = priorUnits.isEmpty ? 0 : 4 * model.config.components * w
+        let dataUnits = plan.dataUnits(rows: plan.batchSize).count
+        let gradientBytes = ResultHeader.size + Swift.max(4 * model.layout.count, width * ranges.data.count)
+        var slots: [Int] = []
+        for r in priorUnits { slots += [ResultHeader.size + 4 * r.count * w, 0] }
+        for _ in 0..<dataUnits { slots += [ResultHeader.size + LossSums.wireSize + statsBytes, gradientBytes] }
+        for r in priorUnits { slots += [ResultHeader.size + width * (ranges.priorEncoder.count + r.count * d), 0] }
+        return slots
+    }
 
     // MARK: StepEngine
 
@@ -312,9 +330,11 @@ public final class ClusterEngine: StepEngine {
     /// the workers received (`u64 offset`, then the values). Chunked or bf16 versions do not compare,
     /// so another vector is always sent anew.
     func isCurrentVersion(_ values: ParameterVector<Float>) -> Bool {
-        guard precision == .fp32, chunkOrder.count == 1, let p = coordinator.parameters, let base = p.buffer.bytes.baseAddress else {
-            return false
+        guard precision == .fp32, chunkOrder.count == 1 else { return false }
+        if let shared = coordinator.sharedParameters, shared.version == version {
+            return memcmp(values.data, shared.region(for: version), 4 * layout.count) == 0
         }
+        guard let p = coordinator.parameters, p.version == version, let base = p.buffer.bytes.baseAddress else { return false }
         return memcmp(values.data, base + 8, 4 * layout.count) == 0
     }
 
@@ -322,20 +342,32 @@ public final class ClusterEngine: StepEngine {
     /// first updated (`update`, the optimiser, split over the coordinator's threads), then encoded
     /// and pushed to every worker, so the workers receive the first chunks while later ones are
     /// still being updated. Chunk payload: `u64 element offset, values (fp32 or bf16)`.
+    ///
+    /// With a shared parameter segment the values are also written into region `version % 2`
+    /// (the same encoding); socket chunks are then only made here when pushing, and otherwise
+    /// from the region the first time a socket worker needs this version.
     func publish(_ values: ParameterVector<Float>, update: ((Range<Int>) -> Void)?) {
         version += 1
         let width = precision.bytesPerElement
-        let buffer = parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count })
+        let region = coordinator.sharedParameters?.region(for: version)
+        let buffer = region == nil || coordinator.options.pushParametersDuringUpdate
+            ? parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count }) : nil
         coordinator.beginParameters(version: version, buffer: buffer, chunkCount: chunkOrder.count)
         var offset = 0
         for chunk in chunkOrder {
             update?(chunk)   // one thread: libzmq's I/O thread streams the previous chunks meanwhile
+            if let region {
+                var out = PayloadWriter(base: region + width * chunk.lowerBound, capacity: width * chunk.count)
+                out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
+            }
+            guard let buffer else { continue }
             var out = PayloadWriter(buffer, from: offset)
             out.append(UInt64(chunk.lowerBound))
             out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
             coordinator.pushChunk(offset..<(offset + out.offset))
             offset += out.offset
         }
+        if region != nil { coordinator.sharedParametersWritten(version: version) }
         sentFrom = values
         updatedSinceSent = false
     }
