@@ -64,6 +64,8 @@ public final class ClusterEngine: StepEngine {
     var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
+    /// Bytes the last step moved through shared memory rather than the socket (see `RoundStatistics`).
+    public private(set) var stepSharedBytes = 0.0
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -173,6 +175,7 @@ public final class ClusterEngine: StepEngine {
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
         m.bytesSent = Double(now.bytesSent - before.bytesSent)
         m.bytesReceived = Double(now.bytesReceived - before.bytesReceived)
+        stepSharedBytes = Double(now.sharedBytes - before.sharedBytes)
         m.serializationSeconds = serializationSeconds
         serializationSeconds = 0
         stepMetrics = m

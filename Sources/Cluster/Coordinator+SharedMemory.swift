@@ -97,6 +97,7 @@ extension Coordinator {
                                 flags: options.precision.flags.union(.sharedMemory))
         try socket.send(header, payload: payload, to: worker.key)
         count(WireHeader.size + payload.count, to: worker)
+        statistics.sharedBytes += options.precision.bytesPerElement * welcome.table.totalCount
         worker.parameterVersion = shared.version
         worker.chunksSent = 0
     }

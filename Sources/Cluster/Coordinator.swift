@@ -134,6 +134,9 @@ public struct RoundStatistics: Sendable, Equatable {
     public var bytesReceived = 0
     /// Worker compute time summed over the accepted results.
     public var computeSeconds = 0.0
+    /// Bytes that moved through shared memory instead: a parameter version per worker told of
+    /// it, and the accepted results read from slots.
+    public var sharedBytes = 0
     public init() {}
 }
 
@@ -402,6 +405,7 @@ public final class Coordinator {
             quarantineSuspects(of: unit, cleared: worker)
         }
         unit.results[part] = bytes
+        if bytes.owner is ResultArena { statistics.sharedBytes += bytes.payload.count }
         log.trace("\(milliseconds(since: roundStart)) ms: unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
         if part == 0 {
             unit.computedBy = worker.key

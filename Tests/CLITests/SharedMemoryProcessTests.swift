@@ -1,0 +1,59 @@
+import XCTest
+import Foundation
+import Transport
+
+/// Worker processes on the coordinator's host exchange parameters and results through
+/// `/dev/shm`; the bits are those of one process, whichever path each worker takes.
+extension ClusterProcessTests {
+    /// The run id a coordinator printed ("… (run 1a2b…, wire fp32)").
+    func runID(in output: String) -> String? {
+        guard let r = output.range(of: "(run ") else { return nil }
+        return String(output[r.upperBound...].prefix { $0.isHexDigit })
+    }
+
+    func segments(ofRun id: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: SharedSegment.directory)) ?? []).filter { $0.hasPrefix("largevae-\(id)") }
+    }
+
+    /// `train --workers N` for N = 1, 2, 3: every local worker takes the shared-memory path, the
+    /// weights, best model and test report are the bits of `--threads 1`, and no segment is left.
+    func testSharedMemoryWorkerProcesses_BitIdentical_SegmentsRemoved() throws {
+        let local = runDirectory("shm-local")
+        XCTAssertEqual(try largevae(["train"] + args("vae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        for n in 1...3 {
+            let dir = runDirectory("shm-workers-\(n)")
+            let r = try largevae(["train"] + args("vae") + ["--workers", String(n), "--run-dir", dir.path])
+            XCTAssertEqual(r.status, 0, r.stdout)
+            XCTAssertEqual(r.stdout.components(separatedBy: "exchanges parameters and results through shared memory").count - 1, n, r.stdout)
+            XCTAssertEqual(try tensors(dir), try tensors(local), "\(n) shared-memory worker processes")
+            XCTAssertEqual(try tensors(dir, "best.safetensors"), try tensors(local, "best.safetensors"))
+            XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("test.json")), try Data(contentsOf: local.appendingPathComponent("test.json")))
+            let id = try XCTUnwrap(runID(in: r.stdout), r.stdout)
+            XCTAssertEqual(segments(ofRun: id), [], "segments of run \(id) left in \(SharedSegment.directory)")
+        }
+    }
+
+    /// One worker on the shared-memory path and one told `--no-shared-memory`, then a coordinator
+    /// told `--no-shared-memory`: the same bits as one process either way.
+    func testMixedSharedMemoryAndSocketWorkerProcesses_BitIdentical() throws {
+        let local = runDirectory("mixed-local")
+        XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(freePort())", dir = runDirectory("mixed")
+        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2"] + args("hvae") + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let workers = [try Spawned(["worker", "--connect", endpoint, "--name", "shared"]),
+                       try Spawned(["worker", "--connect", endpoint, "--name", "socket", "--no-shared-memory"])]
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertTrue(coordinator.output.contains("worker shared exchanges parameters and results through shared memory"), coordinator.output)
+        XCTAssertFalse(coordinator.output.contains("worker socket exchanges"), coordinator.output)
+        XCTAssertEqual(try tensors(dir), try tensors(local))
+        XCTAssertEqual(segments(ofRun: try XCTUnwrap(runID(in: coordinator.output))), [])
+
+        let off = runDirectory("mixed-off")
+        let r = try largevae(["train"] + args("hvae") + ["--workers", "2", "--no-shared-memory", "--run-dir", off.path])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        XCTAssertFalse(r.stdout.contains("shared memory"), r.stdout)
+        XCTAssertEqual(try tensors(off), try tensors(local))
+    }
+}
