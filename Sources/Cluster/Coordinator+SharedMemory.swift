@@ -4,12 +4,17 @@ import Transport
 
 /// The coordinator's half of the shared-memory bulk path (see `SharedMemoryOffer`).
 extension Coordinator {
-    /// The name prefix of this run's segments.
-    static func segmentPrefix(runID: UInt64) -> String { "\(SharedSegment.directory)/largevae-\(String(runID, radix: 16))" }
+    /// The name prefix of this run's segments: the run id, then this process's id (so that a later
+    /// coordinator can tell a killed one's segments by their dead creator and remove them).
+    static func segmentPrefix(runID: UInt64) -> String {
+        "\(SharedSegment.directory)/largevae-\(String(runID, radix: 16))-\(getpid())"
+    }
 
     /// The parameter segment, made when the coordinator starts (nil, with a warning, if it cannot be).
     static func makeSharedParameters(options: CoordinatorOptions, count: Int, log: Logger) -> SharedParameters? {
         guard options.sharedMemory, SharedSegment.hostIdentity() != nil else { return nil }
+        let stale = SharedSegment.removeStale()
+        if !stale.isEmpty { log.info("removed \(stale.count) shared-memory segment(s) of coordinators no longer running: \(stale.joined(separator: ", "))") }
         do {
             return try SharedParameters(path: segmentPrefix(runID: options.runID) + "-parameters", count: count)
         } catch {

@@ -133,6 +133,23 @@ public final class SharedSegment: @unchecked Sendable {
         guard stat(directory, &info) == 0 else { throw SharedSegmentError.unsupported("\(directory) does not exist") }
     }
 
+    /// Removes the names of `largevae-RUN-PID-…` segments of this user whose creator (process
+    /// PID) is gone, as a killed coordinator leaves them; returns them. A live process's
+    /// segments are never touched (in another PID namespace a live creator may look gone: its
+    /// later workers then only fall back to the socket).
+    public static func removeStale() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { name in
+            let fields = name.split(separator: "-")
+            guard fields.count >= 4, fields[0] == "largevae", let pid = Int32(fields[2]), pid > 0, pid != getpid() else { return false }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { return false }
+            let path = directory + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid() else { return false }
+            return Glibc.unlink(path) == 0
+        }
+    }
+
     private static func map(_ fd: Int32, size: Int, writable: Bool) -> UnsafeMutableRawPointer? {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
         guard let p = mmap(nil, size, protection, MAP_SHARED, fd, 0), p != UnsafeMutableRawPointer(bitPattern: -1) else { return nil }

@@ -56,4 +56,32 @@ extension ClusterProcessTests {
         XCTAssertFalse(r.stdout.contains("shared memory"), r.stdout)
         XCTAssertEqual(try tensors(off), try tensors(local))
     }
+
+    /// A coordinator killed with SIGKILL leaves its parameter segment (its arenas lost their names
+    /// when the worker mapped them); the next coordinator on the host removes it, as its creator
+    /// is gone, and trains with the bits of one process.
+    func testSharedMemory_KilledCoordinatorsSegmentRemovedByTheNext() throws {
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let first = try Spawned(["coordinator", "--bind", endpoint, "--heartbeat-ms", "100", "--worker-timeout", "5"]
+                                + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed").path])
+        defer { if first.process.isRunning { first.process.terminate() } }
+        let worker = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
+        defer { if worker.process.isRunning { worker.process.terminate() } }
+        XCTAssertTrue(first.waitFor("epoch 1 "), first.output)
+        XCTAssertTrue(first.output.contains("worker orphan exchanges parameters and results through shared memory"), first.output)
+        let id = try XCTUnwrap(runID(in: first.output))
+        XCTAssertEqual(segments(ofRun: id), ["largevae-\(id)-\(first.process.processIdentifier)-parameters"])
+        kill(first.process.processIdentifier, SIGKILL)
+        first.finish()
+        worker.finish(seconds: 30)
+        XCTAssertEqual(segments(ofRun: id).count, 1, "a killed coordinator cannot remove its segment")
+
+        let local = runDirectory("shm-next-local"), next = runDirectory("shm-next")
+        XCTAssertEqual(try largevae(["train"] + args("vae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        let r = try largevae(["train"] + args("vae") + ["--workers", "1", "--run-dir", next.path])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        XCTAssertTrue(r.stdout.contains("removed") && r.stdout.contains("largevae-\(id)-"), r.stdout)
+        XCTAssertEqual(segments(ofRun: id), [])
+        XCTAssertEqual(try tensors(next), try tensors(local))
+    }
 }

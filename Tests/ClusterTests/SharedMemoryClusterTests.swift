@@ -108,12 +108,12 @@ final class SharedMemoryClusterTests: XCTestCase {
     /// name, as a killed coordinator leaves it, is replaced.
     func testSegments_RemovedAfterTheRun_StaleOneReplaced() throws {
         let runID = UInt64.random(in: 1...UInt64.max)
-        let stale = "\(SharedSegment.directory)/largevae-\(String(runID, radix: 16))-parameters"
+        let stale = "\(SharedSegment.directory)/largevae-\(String(runID, radix: 16))-\(getpid())-parameters"
         XCTAssertTrue(FileManager.default.createFile(atPath: stale, contents: Data(repeating: 7, count: 100)))
         var during: [String] = []
         let config = InProcessClusterTests.config(.vae, .vampprior)
         XCTAssertEqual(try run(config, workers: [true, true], runID: runID, during: { _ in during = self.segments(runID) }), try localBits(config))
-        XCTAssertTrue(during.contains("largevae-\(String(runID, radix: 16))-parameters"), "\(during)")
+        XCTAssertTrue(during.contains("largevae-\(String(runID, radix: 16))-\(getpid())-parameters"), "\(during)")
         XCTAssertEqual(segments(runID), [], "segments left behind")
     }
 
@@ -121,7 +121,7 @@ final class SharedMemoryClusterTests: XCTestCase {
     /// name): the workers warn, stay on the socket, and the bits are unchanged.
     func testSegmentWithAnotherToken_WorkersFallBackToTheSocket() throws {
         let runID = UInt64.random(in: 1...UInt64.max)
-        let path = "\(SharedSegment.directory)/largevae-\(String(runID, radix: 16))-parameters"
+        let path = "\(SharedSegment.directory)/largevae-\(String(runID, radix: 16))-\(getpid())-parameters"
         let config = InProcessClusterTests.config(.hvae, .vampprior)
         let log = CapturedLog()
         let bits = try run(config, workers: [true, true], runID: runID, log: log, beforeWorkers: {
