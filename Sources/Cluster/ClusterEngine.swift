@@ -220,6 +220,8 @@ public final class ClusterEngine: StepEngine {
         let start = ContinuousClock.now
         if coordinator.options.pushParametersDuringUpdate, let values = lastRunValues {
             publish(values, update: body)
+        } else if let values = lastRunValues, let shared = coordinator.sharedParameters {
+            publishShared(values, shared, update: body)
         } else {
             updatedSinceSent = true
             DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }   // sent at the next unit
@@ -228,6 +230,25 @@ public final class ClusterEngine: StepEngine {
         coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: updated and published in \(seconds * 1000) ms")
         stepMetrics?.updateSeconds += seconds
         stepMetrics?.seconds += seconds
+    }
+
+    /// The update and the next version's shared region in one pass: each thread writes its block
+    /// of the updated values into region `version + 1` while they are in its cache. That region
+    /// held version − 1, which no round uses any more (see `SharedMemoryOffer`); socket workers get
+    /// a message made from the region when they need it.
+    func publishShared(_ values: ParameterVector<Float>, _ shared: SharedParameters, update: @escaping (Range<Int>) -> Void) {
+        version += 1
+        let width = precision.bytesPerElement, precision = self.precision, blocks = self.blocks
+        let region = shared.region(for: version)
+        coordinator.beginParameters(version: version, buffer: nil, chunkCount: 1)
+        DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
+            update(blocks[b])
+            var out = PayloadWriter(base: region + width * blocks[b].lowerBound, capacity: width * blocks[b].count)
+            out.append(floats: values.data + blocks[b].lowerBound, count: blocks[b].count, precision: precision)
+        }
+        coordinator.sharedParametersWritten(version: version)
+        sentFrom = values
+        updatedSinceSent = false
     }
 
     // MARK: phases
