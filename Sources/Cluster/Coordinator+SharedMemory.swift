@@ -44,7 +44,7 @@ extension Coordinator {
         let offer = SharedMemoryOffer(
             parameters: .init(path: parameters.segment.path, size: parameters.segment.size, token: parameters.segment.token.hexString),
             parameterRegions: parameters.offsets, regionBytes: parameters.regionBytes,
-            arena: arena.offer, arenaID: arena.id, slotOffsets: arena.offsets, slotBytes: arena.capacities)
+            arena: arena.offer, arenaID: arena.id, unitSlots: resultUnitSlots, slotOffsets: arena.offsets, slotBytes: arena.capacities)
         return (offer, arena)
     }
 
@@ -81,7 +81,7 @@ extension Coordinator {
             drop(worker.key, "a shared-memory result of \(message.frame(2).count) bytes")
             return nil
         }
-        let expected = SharedMemoryOffer.slot(unit: Int(header.unitID), part: part)
+        let expected = SharedMemoryOffer.slot(unit: Int(header.unitID), part: part, unitSlots: resultUnitSlots)
         guard Int(id) == arena.id, Int(slot) == expected, expected < arena.capacities.count,
               size <= UInt64(arena.capacities[expected]), size >= UInt64(ResultHeader.size) else {
             drop(worker.key, "a shared-memory result naming arena \(id) slot \(slot) (\(size) bytes) for unit \(header.unitID) part \(part)")

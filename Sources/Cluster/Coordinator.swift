@@ -34,6 +34,8 @@ public struct CoordinatorOptions: Sendable {
     /// Move parameters and results through shared memory for workers on this host (same boot,
     /// host name and network namespace); control messages stay on the socket either way.
     public var sharedMemory = true
+    /// The most bytes of one worker's result arena: beyond it, units share slots (`SharedMemoryOffer.fold`).
+    public var sharedArenaBytes = 64 << 20
 
     public init(bind: String) { self.bind = bind }
 }
@@ -169,18 +171,20 @@ public final class Coordinator {
     let sharedParameters: SharedParameters?
     let hostIdentity = SharedSegment.hostIdentity()
     let resultSlotBytes: [Int]
+    let resultUnitSlots: Int
     var arenaCount = 0
     /// The newest parameter version, and buffers for it as a socket message made from its region.
     var currentVersion: UInt64 = 0
     var socketParameterBuffers = BufferPool()
 
-    /// - Parameter resultSlots: bytes of each result slot (index unit · 2 + part) in the arena of
-    ///   a worker on this host; empty: no shared memory.
+    /// - Parameter resultSlots: the largest result of each (unit, part) of a round, at unit · 2 +
+    ///   part, for the arena of a worker on this host (folded to `options.sharedArenaBytes`); empty:
+    ///   no shared memory.
     init(options: CoordinatorOptions, welcome: Welcome, context: ZMQContext, logger: Logger, resultSlots: [Int] = []) throws {
         self.options = options
         self.welcome = welcome
         log = logger
-        resultSlotBytes = resultSlots
+        (resultUnitSlots, resultSlotBytes) = SharedMemoryOffer.fold(resultSlots, budget: options.sharedArenaBytes)
         sharedParameters = resultSlots.isEmpty ? nil : Self.makeSharedParameters(options: options, count: welcome.table.totalCount, log: logger)
         let parameterBytes = 4 * welcome.table.totalCount
         socket = try ZMQSocket(context: context, kind: .router, highWaterMark: 64,

@@ -7,22 +7,23 @@ import Transport
 /// through `/dev/shm`:
 /// ```
 /// /dev/shm/largevae-RUN-parameters   token | region 0 | region 1        version v in region v % 2
-/// /dev/shm/largevae-RUN-wN           token | slot 0 | slot 1 | …        one per admitted worker
-///                                    slot 2·u + p: result part p of the round's unit u
+/// /dev/shm/largevae-RUN-PID-wN   token | slot 0 | slot 1 | …        one per admitted worker
+///                                    slot 2·(u mod N) + p: result part p of the round's unit u
 /// parameters (flag sharedMemory):    u32 region, u32 0, u64 element count   (precision from the flags)
 /// result     (flag sharedMemory):    result header (16 B), u32 arena id, u32 slot, u64 bytes
 /// ready      (flag sharedMemory):    the worker mapped arena `unitID` and will use it
 /// ```
 ///
 /// Why a slot can be reused without a lock:
-/// - A worker writes slot 2·u + p only while computing a unit with index u, one unit at a time,
+/// - A worker writes slot 2·(u mod N) + p only while computing a unit with index u, one unit at a time,
 ///   and writes the slot's bytes before it sends the message naming them.
 /// - The coordinator reads a slot only after a message naming it has passed the run, step, unit,
 ///   holder and size checks, so a straggler's write for an earlier round (whose message fails the
 ///   step check) is never read, and the step's later write to the slot is ordered after it on the
 ///   worker's one thread.
 /// - Once a worker has named slot s in a message of step t, it writes s again only for a unit of a
-///   step after t. It receives such a unit only after the coordinator began that round, which it
+///   step after t (units u and u + N of one step, or one unit given to it twice, share a slot: the
+///   later result goes over the socket). It receives such a unit only after the coordinator began that round, which it
 ///   does only after the round of step t was reduced and read: so an accepted slot never changes
 ///   under the coordinator. A unit of step t given to the same worker twice sends its second
 ///   result over the socket.
@@ -44,13 +45,31 @@ struct SharedMemoryOffer: Codable, Equatable {
     /// This worker's result arena and its id (which the worker's `ready` and results repeat).
     var arena: Segment
     var arenaID: Int
+    /// N: units u and u + N share slots (so that an arena stays small however many units a round has).
+    var unitSlots: Int
     /// Slot i's byte offset and capacity in the arena (capacity 0: that part travels by socket).
     var slotOffsets: [Int]
     var slotBytes: [Int]
 
-    /// Result parts a unit may have; slot index = unit · 2 + part.
+    /// Result parts a unit may have; slot index = (unit mod N) · 2 + part.
     static let partsPerUnit = 2
-    static func slot(unit: Int, part: Int) -> Int { unit * partsPerUnit + part }
+    static func slot(unit: Int, part: Int, unitSlots: Int) -> Int { (unit % Swift.max(unitSlots, 1)) * partsPerUnit + part }
+
+    /// Folds the largest result of each (unit, part) of a round (`sizes[2·u + p]`) onto N unit
+    /// slots, N as large as the units allow with the arena within `budget` bytes (at least 1):
+    /// slot (j, p) holds the largest part p of the units u ≡ j mod N.
+    static func fold(_ sizes: [Int], budget: Int) -> (unitSlots: Int, bytes: [Int]) {
+        let units = sizes.count / partsPerUnit
+        for n in stride(from: units, through: 1, by: -1) {
+            var bytes = [Int](repeating: 0, count: n * partsPerUnit)
+            for (i, s) in sizes.enumerated() {
+                let j = slot(unit: i / partsPerUnit, part: i % partsPerUnit, unitSlots: n)
+                bytes[j] = Swift.max(bytes[j], s)
+            }
+            if sharedLayout(bytes).size <= budget || n == 1 { return (n, bytes) }
+        }
+        return (0, [])
+    }
 }
 
 /// Page-aligned regions of `sizes` after the token's page: their offsets and the segment's size.
@@ -146,6 +165,9 @@ final class WorkerSharedMemory {
 
     /// Maps both segments and checks the offer's layout against their sizes.
     init(_ offer: SharedMemoryOffer) throws {
+        guard offer.unitSlots >= 1, offer.slotBytes.count == offer.unitSlots * SharedMemoryOffer.partsPerUnit else {
+            throw SharedSegmentError.invalid(path: offer.arena.path, reason: "\(offer.slotBytes.count) slots for \(offer.unitSlots) units")
+        }
         guard let parameterToken = [UInt8](hex: offer.parameters.token), let arenaToken = [UInt8](hex: offer.arena.token) else {
             throw SharedSegmentError.invalid(path: offer.parameters.path, reason: "malformed token")
         }
@@ -164,10 +186,10 @@ final class WorkerSharedMemory {
         lent = Array(repeating: 0, count: offer.slotBytes.count)
     }
 
-    /// Slot `2·unit + part` for a result of `bytes` computed for step `step`, if it has room and
-    /// is not lent out for this step already.
+    /// The slot of (`unit`, `part`) for a result of `bytes` computed for step `step`, if it has
+    /// room and is not lent out for this step already.
     func slot(unit: Int, part: Int, bytes: Int, step: UInt64) -> (index: Int, base: UnsafeMutableRawPointer)? {
-        let s = SharedMemoryOffer.slot(unit: unit, part: part)
+        let s = SharedMemoryOffer.slot(unit: unit, part: part, unitSlots: offer.unitSlots)
         guard s < lent.count, bytes <= offer.slotBytes[s], lent[s] < step else { return nil }
         return (s, arena.base + offer.slotOffsets[s])
     }

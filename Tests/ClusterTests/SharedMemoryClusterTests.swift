@@ -36,11 +36,13 @@ final class CapturedLog: @unchecked Sendable {
 /// host): mixed with socket workers, against forged slot messages, and its segments' clean-up.
 final class SharedMemoryClusterTests: XCTestCase {
     let train = ArraySource(count: 40, pixels: 16, seed: 1), validation = ArraySource(count: 20, pixels: 16, seed: 2)
+    /// The engine of the last `run`, for its last step's traffic.
+    var lastEngine: ClusterEngine?
 
     /// Trains two epochs with one worker thread per entry of `workers` (true: may use shared
     /// memory) and returns the parameters' bits.
     func run(_ config: ModelConfig, workers: [Bool], coordinatorShares: Bool = true, precision: WirePrecision = .fp32,
-             runID: UInt64 = .random(in: 1...UInt64.max), log: CapturedLog = CapturedLog(),
+             runID: UInt64 = .random(in: 1...UInt64.max), arenaBytes: Int = 64 << 20, log: CapturedLog = CapturedLog(),
              beforeWorkers: (() throws -> Void)? = nil, during: ((ClusterEngine) throws -> Void)? = nil) throws -> [UInt32] {
         let context = try ZMQContext()
         var options = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
@@ -48,6 +50,7 @@ final class SharedMemoryClusterTests: XCTestCase {
         options.sharedMemory = coordinatorShares
         options.runID = runID
         options.unitDeadline = .milliseconds(500)
+        options.sharedArenaBytes = arenaBytes
         var engine: ClusterEngine?
         let run = try TrainingRun(config: config, options: InProcessClusterTests.options(), train: train, validation: validation) { model, plan in
             let e = try ClusterEngine(model: model, plan: plan, options: options, context: context, logger: log.logger)
@@ -63,6 +66,7 @@ final class SharedMemoryClusterTests: XCTestCase {
         try engine!.coordinator.waitForWorkers(workers.count)
         try during?(engine!)
         try run.run(observer: nil)
+        lastEngine = engine
         engine!.coordinator.finish()
         for t in threads {
             t.done.wait()
@@ -101,6 +105,23 @@ final class SharedMemoryClusterTests: XCTestCase {
         let bf16 = try run(config, workers: [true], precision: .bf16)
         XCTAssertEqual(try run(config, workers: [true, false], precision: .bf16), bf16, "bf16: mixed paths")
         XCTAssertEqual(try run(config, workers: [false], precision: .bf16), bf16, "bf16: socket only")
+    }
+
+    /// Arenas too small for a slot per unit: every unit of a round shares one pair of slots, so a
+    /// worker sends the first result of a round through its slot and the rest over the socket
+    /// (never overwriting a slot the coordinator may still read). The bits are unchanged.
+    func testUnitsSharingSlots_SameBits() throws {
+        for (a, p) in [(Architecture.vae, PriorKind.vampprior), (.hvae, .mog)] {
+            let config = InProcessClusterTests.config(a, p)
+            let local = try localBits(config)
+            for workers in [[true], [true, true, false]] {
+                XCTAssertEqual(try run(config, workers: workers, arenaBytes: 1), local, "\(a)/\(p): one slot pair, \(workers.count) worker(s)")
+                let engine = try XCTUnwrap(lastEngine), gradientBytes = 4.0 * Double(engine.gradient.layout.count) / 2
+                XCTAssertGreaterThan(engine.stepSharedBytes, gradientBytes, "results through slots")
+                XCTAssertGreaterThan(engine.stepMetrics?.bytesReceived ?? 0, gradientBytes, "results over the socket")
+            }
+            XCTAssertEqual(try run(config, workers: [true, true], arenaBytes: 12_000), local, "\(a)/\(p): a few slot pairs")
+        }
     }
 
     /// The segments exist while the run has workers (the parameter segment; arenas lose their
