@@ -220,7 +220,7 @@ public final class ClusterEngine: StepEngine {
         let start = ContinuousClock.now
         if coordinator.options.pushParametersDuringUpdate, let values = lastRunValues {
             publish(values, update: body)
-        } else if let values = lastRunValues, let shared = coordinator.sharedParameters {
+        } else if let values = lastRunValues, let shared = coordinator.sharedParameters, coordinator.hasSharedWorkers {
             publishShared(values, shared, update: body)
         } else {
             updatedSinceSent = true
@@ -373,7 +373,7 @@ public final class ClusterEngine: StepEngine {
     func publish(_ values: ParameterVector<Float>, update: ((Range<Int>) -> Void)?) {
         version += 1
         let width = precision.bytesPerElement
-        let region = coordinator.sharedParameters?.region(for: version)
+        let region = coordinator.hasSharedWorkers ? coordinator.sharedParameters?.region(for: version) : nil
         let buffer = region == nil || coordinator.options.pushParametersDuringUpdate
             ? parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count }) : nil
         coordinator.beginParameters(version: version, buffer: buffer, chunkCount: chunkOrder.count)

@@ -125,6 +125,25 @@ extension Coordinator {
         return p
     }
 
+    /// Whether any worker reads the shared regions, or may once it answers its welcome. Without
+    /// one, versions go only into socket messages, as on a coordinator whose workers are remote.
+    var hasSharedWorkers: Bool { workers.values.contains { $0.shared.arena != nil } }
+
+    /// Makes the shared region hold the current version: copied from its socket chunks when the
+    /// update did not write it there (no shared-memory worker then). False while chunks are missing.
+    func ensureSharedRegion(_ shared: SharedParameters) -> Bool {
+        if shared.version == currentVersion { return true }
+        guard let p = parameters, p.version == currentVersion, p.chunks.count == p.chunkCount else { return false }
+        let width = options.precision.bytesPerElement, region = shared.region(for: currentVersion)
+        for (_, range) in p.chunks {   // each: u64 element offset, then the values (made by this process)
+            let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p.buffer.bytes)[range])
+            let offset = Int(UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
+            (region + width * offset).copyMemory(from: bytes.baseAddress! + 8, byteCount: bytes.count - 8)
+        }
+        shared.version = currentVersion
+        return true
+    }
+
     /// Marks the shared region of `version` complete and, when pushing, tells the shared-memory
     /// workers at once.
     func sharedParametersWritten(version: UInt64) {

@@ -255,7 +255,7 @@ public final class Coordinator {
     /// the region's name, once the version is complete there).
     func sendParameters(to worker: WorkerRecord) {
         if case .mapped = worker.shared, let shared = sharedParameters {
-            guard shared.version == currentVersion else { return }   // still being written (push mode)
+            guard ensureSharedRegion(shared) else { return }   // still being written (push mode)
             do { try sendSharedParameters(to: worker, shared) } catch {
                 lose(worker, "sending parameters failed: \(error.localizedDescription)")
             }

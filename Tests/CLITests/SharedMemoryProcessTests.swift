@@ -11,6 +11,17 @@ extension ClusterProcessTests {
         return String(output[r.upperBound...].prefix { $0.isHexDigit })
     }
 
+    /// A coordinator bound to a port the system picks (a random port may be taken on a busy
+    /// host), and the endpoint it printed.
+    func coordinatorOnAnyPort(_ arguments: [String]) throws -> (Spawned, String) {
+        let coordinator = try Spawned(["coordinator", "--bind", "tcp://127.0.0.1:*"] + arguments)
+        guard coordinator.waitFor("listening on "), let r = coordinator.output.range(of: "listening on ") else {
+            coordinator.process.terminate()
+            throw XCTSkip("the coordinator did not start: \(coordinator.output)")
+        }
+        return (coordinator, String(coordinator.output[r.upperBound...].prefix { !$0.isWhitespace }))
+    }
+
     func segments(ofRun id: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: SharedSegment.directory)) ?? []).filter { $0.hasPrefix("largevae-\(id)") }
     }
@@ -38,8 +49,8 @@ extension ClusterProcessTests {
     func testMixedSharedMemoryAndSocketWorkerProcesses_BitIdentical() throws {
         let local = runDirectory("mixed-local")
         XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
-        let endpoint = "tcp://127.0.0.1:\(freePort())", dir = runDirectory("mixed")
-        let coordinator = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2"] + args("hvae") + ["--run-dir", dir.path])
+        let dir = runDirectory("mixed")
+        let (coordinator, endpoint) = try coordinatorOnAnyPort(["--min-workers", "2"] + args("hvae") + ["--run-dir", dir.path])
         defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
         let workers = [try Spawned(["worker", "--connect", endpoint, "--name", "shared"]),
                        try Spawned(["worker", "--connect", endpoint, "--name", "socket", "--no-shared-memory"])]
@@ -61,9 +72,8 @@ extension ClusterProcessTests {
     /// when the worker mapped them); the next coordinator on the host removes it, as its creator
     /// is gone, and trains with the bits of one process.
     func testSharedMemory_KilledCoordinatorsSegmentRemovedByTheNext() throws {
-        let endpoint = "tcp://127.0.0.1:\(freePort())"
-        let first = try Spawned(["coordinator", "--bind", endpoint, "--heartbeat-ms", "100", "--worker-timeout", "5"]
-                                + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed").path])
+        let (first, endpoint) = try coordinatorOnAnyPort(["--heartbeat-ms", "100", "--worker-timeout", "5"]
+                                                         + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed").path])
         defer { if first.process.isRunning { first.process.terminate() } }
         let worker = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
         defer { if worker.process.isRunning { worker.process.terminate() } }
@@ -83,5 +93,25 @@ extension ClusterProcessTests {
         XCTAssertTrue(r.stdout.contains("removed") && r.stdout.contains("largevae-\(id)-"), r.stdout)
         XCTAssertEqual(segments(ofRun: id), [])
         XCTAssertEqual(try tensors(next), try tensors(local))
+    }
+
+    /// A run that begins with a socket worker only (so versions go into socket messages alone),
+    /// joined partway by a worker on the shared-memory path: the shared region is filled from the
+    /// socket message when that worker first needs a version. The bits are those of one process.
+    func testSharedMemoryWorkerJoiningASocketOnlyRun_BitIdentical() throws {
+        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
+        let local = runDirectory("shm-late-local"), dir = runDirectory("shm-late")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        let (coordinator, endpoint) = try coordinatorOnAnyPort(args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let first = try Spawned(["worker", "--connect", endpoint, "--name", "socket", "--no-shared-memory"])
+        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+        let late = try Spawned(["worker", "--connect", endpoint, "--name", "late"])
+        XCTAssertTrue(coordinator.waitFor("worker late exchanges parameters and results through shared memory"), coordinator.output)
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in [first, late] { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertFalse(late.output.contains("; 0 units computed"), late.output)
+        XCTAssertFalse(late.output.contains("dropped"), late.output)
+        XCTAssertEqual(try tensors(dir), try tensors(local))
     }
 }
