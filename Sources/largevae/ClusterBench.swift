@@ -45,7 +45,9 @@ enum ClusterBench {
         init(config: ModelConfig, plan: StepPlan, workers: Int, flags: ClusterFlags, emulated: Bool = false,
              inNamespaces: Bool = false) throws {
             let bind = inNamespaces ? "tcp://0.0.0.0:*" : "tcp://127.0.0.1:*"
-            session = try ClusterSession(options: flags.options(bind: bind, minimumWorkers: workers))
+            var options = flags.options(bind: bind, minimumWorkers: workers)
+            if emulated { options.sharedMemory = false }   // emulated workers stand for other machines: the socket
+            session = try ClusterSession(options: options)
             session.localWorkers = workers
             session.workerArguments = emulated ? ["--emulate-compute"] : []
             session.inNamespaces = inNamespaces
