@@ -223,6 +223,7 @@ public final class Coordinator {
         roundStart = .now
         log.trace("round \(roundID + 1)")
         roundID += 1
+        releaseSlots()
         units.removeAll()
         for w in workers.values { w.inFlight = 0 }
         return roundID
