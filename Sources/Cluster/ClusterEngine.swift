@@ -64,6 +64,8 @@ public final class ClusterEngine: StepEngine {
     var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
+    /// Bytes the last step moved through shared memory rather than the socket (see `RoundStatistics`).
+    public private(set) var stepSharedBytes = 0.0
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -86,7 +88,8 @@ public final class ClusterEngine: StepEngine {
         let welcome = Welcome(config: config, plan: plan, precision: options.precision,
                               table: TensorTable(layout: layout),
                               heartbeatMilliseconds: Int(options.heartbeat.seconds * 1000))
-        coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger)
+        let slots = Self.resultSlotBytes(model: model, plan: plan, ranges: ranges, priorUnits: priorUnits, precision: options.precision)
+        coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger, resultSlots: slots)
         results = UnitResults(data: { [unowned self] in self.dataPointers[$0] },
                               priorEncoder: { [unowned self] in self.encoderPointers[$0] },
                               pseudoInputs: { [unowned self] in self.pseudoPointers[$0] })
@@ -108,6 +111,23 @@ public final class ClusterEngine: StepEngine {
         return (first + rest).flatMap { r in StepPlan.cut(r.count, into: chunk).map { (r.lowerBound + $0.lowerBound)..<(r.lowerBound + $0.upperBound) } }
     }
     var vamp: Bool { !priorUnits.isEmpty }
+
+    /// The largest result of each (unit index, part) of a training or evaluation round, by slot
+    /// index `unit · 2 + part`: what a shared-memory worker's arena holds. A data unit's gradient
+    /// slot fits the whole layout, so that the worker computes straight into it (as into its send
+    /// buffer). Likelihood units use these slots when they fit, else the socket.
+    static func resultSlotBytes(model: LatentModel<Float>, plan: StepPlan, ranges: GradientRanges, priorUnits: [Range<Int>],
+                                precision: WirePrecision) -> [Int] {
+        let w = 2 * model.config.latentSize, d = model.config.inputSize, width = precision.bytesPerElement
+        let statsBytes = priorUnits.isEmpty ? 0 : 4 * model.config.components * w
+        let dataUnits = plan.dataUnits(rows: plan.batchSize).count
+        let gradientBytes = ResultHeader.size + Swift.max(4 * model.layout.count, width * ranges.data.count)
+        var slots: [Int] = []
+        for r in priorUnits { slots += [ResultHeader.size + 4 * r.count * w, 0] }
+        for _ in 0..<dataUnits { slots += [ResultHeader.size + LossSums.wireSize + statsBytes, gradientBytes] }
+        for r in priorUnits { slots += [ResultHeader.size + width * (ranges.priorEncoder.count + r.count * d), 0] }
+        return slots
+    }
 
     // MARK: StepEngine
 
@@ -155,6 +175,7 @@ public final class ClusterEngine: StepEngine {
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
         m.bytesSent = Double(now.bytesSent - before.bytesSent)
         m.bytesReceived = Double(now.bytesReceived - before.bytesReceived)
+        stepSharedBytes = Double(now.sharedBytes - before.sharedBytes)
         m.serializationSeconds = serializationSeconds
         serializationSeconds = 0
         stepMetrics = m
@@ -199,6 +220,8 @@ public final class ClusterEngine: StepEngine {
         let start = ContinuousClock.now
         if coordinator.options.pushParametersDuringUpdate, let values = lastRunValues {
             publish(values, update: body)
+        } else if let values = lastRunValues, let shared = coordinator.sharedParameters, coordinator.hasSharedWorkers {
+            publishShared(values, shared, update: body)
         } else {
             updatedSinceSent = true
             DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }   // sent at the next unit
@@ -207,6 +230,25 @@ public final class ClusterEngine: StepEngine {
         coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: updated and published in \(seconds * 1000) ms")
         stepMetrics?.updateSeconds += seconds
         stepMetrics?.seconds += seconds
+    }
+
+    /// The update and the next version's shared region in one pass: each thread writes its block
+    /// of the updated values into region `version + 1` while they are in its cache. That region
+    /// held version − 1, which no round uses any more (see `SharedMemoryOffer`); socket workers get
+    /// a message made from the region when they need it.
+    func publishShared(_ values: ParameterVector<Float>, _ shared: SharedParameters, update: @escaping (Range<Int>) -> Void) {
+        version += 1
+        let width = precision.bytesPerElement, precision = self.precision, blocks = self.blocks
+        let region = shared.region(for: version)
+        coordinator.beginParameters(version: version, buffer: nil, chunkCount: 1)
+        DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
+            update(blocks[b])
+            var out = PayloadWriter(base: region + width * blocks[b].lowerBound, capacity: width * blocks[b].count)
+            out.append(floats: values.data + blocks[b].lowerBound, count: blocks[b].count, precision: precision)
+        }
+        coordinator.sharedParametersWritten(version: version)
+        sentFrom = values
+        updatedSinceSent = false
     }
 
     // MARK: phases
@@ -312,9 +354,11 @@ public final class ClusterEngine: StepEngine {
     /// the workers received (`u64 offset`, then the values). Chunked or bf16 versions do not compare,
     /// so another vector is always sent anew.
     func isCurrentVersion(_ values: ParameterVector<Float>) -> Bool {
-        guard precision == .fp32, chunkOrder.count == 1, let p = coordinator.parameters, let base = p.buffer.bytes.baseAddress else {
-            return false
+        guard precision == .fp32, chunkOrder.count == 1 else { return false }
+        if let shared = coordinator.sharedParameters, shared.version == version {
+            return memcmp(values.data, shared.region(for: version), 4 * layout.count) == 0
         }
+        guard let p = coordinator.parameters, p.version == version, let base = p.buffer.bytes.baseAddress else { return false }
         return memcmp(values.data, base + 8, 4 * layout.count) == 0
     }
 
@@ -322,20 +366,32 @@ public final class ClusterEngine: StepEngine {
     /// first updated (`update`, the optimiser, split over the coordinator's threads), then encoded
     /// and pushed to every worker, so the workers receive the first chunks while later ones are
     /// still being updated. Chunk payload: `u64 element offset, values (fp32 or bf16)`.
+    ///
+    /// With a shared parameter segment the values are also written into region `version % 2`
+    /// (the same encoding); socket chunks are then only made here when pushing, and otherwise
+    /// from the region the first time a socket worker needs this version.
     func publish(_ values: ParameterVector<Float>, update: ((Range<Int>) -> Void)?) {
         version += 1
         let width = precision.bytesPerElement
-        let buffer = parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count })
+        let region = coordinator.hasSharedWorkers ? coordinator.sharedParameters?.region(for: version) : nil
+        let buffer = region == nil || coordinator.options.pushParametersDuringUpdate
+            ? parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count }) : nil
         coordinator.beginParameters(version: version, buffer: buffer, chunkCount: chunkOrder.count)
         var offset = 0
         for chunk in chunkOrder {
             update?(chunk)   // one thread: libzmq's I/O thread streams the previous chunks meanwhile
+            if let region {
+                var out = PayloadWriter(base: region + width * chunk.lowerBound, capacity: width * chunk.count)
+                out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
+            }
+            guard let buffer else { continue }
             var out = PayloadWriter(buffer, from: offset)
             out.append(UInt64(chunk.lowerBound))
             out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
             coordinator.pushChunk(offset..<(offset + out.offset))
             offset += out.offset
         }
+        if region != nil { coordinator.sharedParametersWritten(version: version) }
         sentFrom = values
         updatedSinceSent = false
     }

@@ -31,6 +31,11 @@ public struct CoordinatorOptions: Sendable {
     public var runID = UInt64.random(in: 1...UInt64.max)
     /// CurveZMQ: the coordinator's key pair and the workers' public keys it admits (nil: plaintext).
     public var security: CurveServerSecurity?
+    /// Move parameters and results through shared memory for workers on this host (same boot,
+    /// host name and network namespace); control messages stay on the socket either way.
+    public var sharedMemory = true
+    /// The most bytes of one worker's result arena: beyond it, units share slots (`SharedMemoryOffer.fold`).
+    public var sharedArenaBytes = 64 << 20
 
     public init(bind: String) { self.bind = bind }
 }
@@ -49,7 +54,7 @@ final class Unit {
     /// Workers whose result for this unit held NaN or infinity, and how many such results came.
     var suspects: Set<[UInt8]> = []
     var nonFiniteResults = 0
-    var results: [ReceivedMessage?]
+    var results: [ResultBytes?]
     /// Workers computing it, with when they got it.
     var holders: [[UInt8]: ContinuousClock.Instant] = [:]
     /// The worker that should get it if it is alive (prior backward: where the forward ran).
@@ -71,9 +76,9 @@ final class Unit {
     var firstPartDone: Bool { results[0] != nil }
     var done: Bool { results.allSatisfy { $0 != nil } }
 
-    /// The payload of result part `p` after its result header.
+    /// The payload of result part `p` after its result header (from the message or a slot).
     func resultBody(_ p: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: results[p]!.frame(2)[ResultHeader.size...])
+        UnsafeRawBufferPointer(rebasing: results[p]!.payload[ResultHeader.size...])
     }
 }
 
@@ -108,6 +113,8 @@ final class WorkerRecord {
     var computeSeconds = 0.0
     var bytesReceived = 0
     var bytesSent = 0
+    /// Its shared-memory arena, if it is on this host.
+    var shared = SharedState.none
 
     init(key: [UInt8], hello: Hello) {
         self.key = key
@@ -129,6 +136,9 @@ public struct RoundStatistics: Sendable, Equatable {
     public var bytesReceived = 0
     /// Worker compute time summed over the accepted results.
     public var computeSeconds = 0.0
+    /// Bytes that moved through shared memory instead: a parameter version per worker told of
+    /// it, and the accepted results read from slots.
+    public var sharedBytes = 0
     public init() {}
 }
 
@@ -156,11 +166,26 @@ public final class Coordinator {
     public let endpoint: String
     /// Checks CURVE clients' keys while this coordinator lives (nil without `options.security`).
     let authenticator: ZAPHandler?
+    /// The shared-memory path (see `SharedMemoryOffer`): the parameter segment, this host's
+    /// identity, each result slot's size, and arenas made so far.
+    let sharedParameters: SharedParameters?
+    let hostIdentity = SharedSegment.hostIdentity()
+    let resultSlotBytes: [Int]
+    let resultUnitSlots: Int
+    var arenaCount = 0
+    /// The newest parameter version, and buffers for it as a socket message made from its region.
+    var currentVersion: UInt64 = 0
+    var socketParameterBuffers = BufferPool()
 
-    init(options: CoordinatorOptions, welcome: Welcome, context: ZMQContext, logger: Logger) throws {
+    /// - Parameter resultSlots: the largest result of each (unit, part) of a round, at unit · 2 +
+    ///   part, for the arena of a worker on this host (folded to `options.sharedArenaBytes`); empty:
+    ///   no shared memory.
+    init(options: CoordinatorOptions, welcome: Welcome, context: ZMQContext, logger: Logger, resultSlots: [Int] = []) throws {
         self.options = options
         self.welcome = welcome
         log = logger
+        (resultUnitSlots, resultSlotBytes) = SharedMemoryOffer.fold(resultSlots, budget: options.sharedArenaBytes)
+        sharedParameters = resultSlots.isEmpty ? nil : Self.makeSharedParameters(options: options, count: welcome.table.totalCount, log: logger)
         let parameterBytes = 4 * welcome.table.totalCount
         socket = try ZMQSocket(context: context, kind: .router, highWaterMark: 64,
                                maximumMessageSize: parameterBytes + (4 << 20))
@@ -182,7 +207,10 @@ public final class Coordinator {
     }
 
     /// Closes the socket before the authenticator stops, so no client is ever let in unchecked.
-    deinit { socket.close() }
+    deinit {
+        socket.close()
+        unlinkSegments()
+    }
 
     /// Every joined worker, by name.
     public var workerNames: [String] { workers.values.sorted { $0.joined < $1.joined }.map(\.hello.name) }
@@ -195,15 +223,18 @@ public final class Coordinator {
         roundStart = .now
         log.trace("round \(roundID + 1)")
         roundID += 1
+        releaseSlots()
         units.removeAll()
         for w in workers.values { w.inFlight = 0 }
         return roundID
     }
 
     /// Starts a new parameter version of `chunkCount` chunks in `buffer`; workers get them as
-    /// `pushChunk` seals them, and all of them before their next unit.
-    func beginParameters(version: UInt64, buffer: OwnedBuffer, chunkCount: Int) {
-        parameters = ParameterChunks(version: version, buffer: buffer, chunkCount: chunkCount)
+    /// `pushChunk` seals them, and all of them before their next unit. Without a buffer the
+    /// version is only in the shared region, and a socket message is made from it when needed.
+    func beginParameters(version: UInt64, buffer: OwnedBuffer?, chunkCount: Int) {
+        currentVersion = version
+        parameters = buffer.map { ParameterChunks(version: version, buffer: $0, chunkCount: chunkCount) }
         for w in workers.values { w.chunksSent = 0 }
     }
 
@@ -216,12 +247,22 @@ public final class Coordinator {
         header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p.buffer.bytes)[bytes]))
         p.chunks.append((header, bytes))
         parameters = p
-        if options.pushParametersDuringUpdate { for w in workers.values { sendParameters(to: w) } }
+        if options.pushParametersDuringUpdate {
+            for w in workers.values { if case .none = w.shared { sendParameters(to: w) } }   // the others once complete
+        }
     }
 
-    /// Sends `worker` the chunks of the current version it has not had.
+    /// Sends `worker` the chunks of the current version it has not had (a shared-memory worker:
+    /// the region's name, once the version is complete there).
     func sendParameters(to worker: WorkerRecord) {
-        guard let p = parameters else { return }
+        if case .mapped = worker.shared, let shared = sharedParameters {
+            guard ensureSharedRegion(shared) else { return }   // still being written (push mode)
+            do { try sendSharedParameters(to: worker, shared) } catch {
+                lose(worker, "sending parameters failed: \(error.localizedDescription)")
+            }
+            return
+        }
+        guard let p = socketParameters() else { return }
         if worker.parameterVersion != p.version {
             worker.parameterVersion = p.version
             worker.chunksSent = 0
@@ -260,9 +301,10 @@ public final class Coordinator {
         try serve { workers.count >= count }
     }
 
-    /// Tells every worker the run is over.
+    /// Tells every worker the run is over, and removes the shared-memory segments' names.
     public func finish() {
         for w in workers.values { try? socket.send(WireHeader(type: .bye, runID: options.runID, step: roundID), to: w.key) }
+        unlinkSegments()
         workers.removeAll()
     }
 
@@ -294,7 +336,10 @@ public final class Coordinator {
         worker.bytesReceived += message.byteCount
         statistics.bytesReceived += message.byteCount
         switch header.type {
-        case .ready: worker.credits = min(worker.credits + Int(header.unitCount), 64)
+        case .ready:
+            noteReady(header, from: worker)
+            guard workers[peer] === worker else { return }
+            worker.credits = min(worker.credits + Int(header.unitCount), 64)
         case .result: accept(header, message, from: worker)
         case .heartbeat: break
         case .bye: lose(worker, "it said goodbye")
@@ -316,14 +361,22 @@ public final class Coordinator {
             return refuse(peer, "this run trains \(model), not \(wanted)")
         }
         if quarantined.contains(peer) { return refuse(peer, "this worker was quarantined for sending NaN or infinity") }
-        if let old = workers[peer] { lose(old, "it joined again") }
+        let old = workers[peer]
+        let shared = sharedOffer(for: hello, replacing: old)
+        if let old { lose(old, "it joined again", keepArena: shared?.1 === old.shared.arena) }
         let worker = WorkerRecord(key: peer, hello: hello)
         workers[peer] = worker
+        var welcome = self.welcome
+        if let (offer, arena) = shared {
+            welcome.sharedMemory = offer
+            worker.shared = .offered(arena)
+        }
         do {
             try socket.send(WireHeader(type: .welcome, runID: options.runID, step: roundID), payload: jsonPayload(welcome), to: peer)
             log.info("worker \(hello.name) (pid \(hello.pid)) joined; \(workers.count) worker(s)")
         } catch {
             workers[peer] = nil
+            worker.shared.arena?.segment.unlink()
             log.warning("could not welcome \(hello.name): \(error.localizedDescription)")
         }
     }
@@ -342,20 +395,22 @@ public final class Coordinator {
             return drop(worker.key, "a result whose header does not match unit \(header.unitID)")
         }
         let part = Int(result.part)
-        guard message.frame(2).count == unit.expectedSizes[part] else {
-            return drop(worker.key, "a result of \(message.frame(2).count) bytes for unit \(header.unitID) part \(part), expected \(unit.expectedSizes[part])")
+        guard let bytes = resultBytes(header, message, part: part, from: worker) else { return }
+        guard bytes.payload.count == unit.expectedSizes[part] else {
+            return drop(worker.key, "a result of \(bytes.payload.count) bytes for unit \(header.unitID) part \(part), expected \(unit.expectedSizes[part])")
         }
         guard unit.results[part] == nil else { return }   // the first result wins
         guard unit.holders[worker.key] != nil else {
             return drop(worker.key, "a result for unit \(header.unitID) from \(worker.hello.name), which was not given it")
         }
-        let body = UnsafeRawBufferPointer(rebasing: message.frame(2)[ResultHeader.size...])
+        let body = UnsafeRawBufferPointer(rebasing: bytes.payload[ResultHeader.size...])
         if !unit.layouts[part].allFinite(body) {
             guard acceptNonFinite(unit, part: part, from: worker) else { return }
         } else if !unit.suspects.isEmpty && !unit.suspects.contains(worker.key) {
             quarantineSuspects(of: unit, cleared: worker)
         }
-        unit.results[part] = message
+        unit.results[part] = bytes
+        if bytes.owner is ResultArena { statistics.sharedBytes += bytes.payload.count }
         log.trace("\(milliseconds(since: roundStart)) ms: unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
         if part == 0 {
             unit.computedBy = worker.key
@@ -490,9 +545,11 @@ public final class Coordinator {
         }
     }
 
-    /// Forgets a worker; the units it held go back to the queue.
-    func lose(_ worker: WorkerRecord, _ reason: String) {
+    /// Forgets a worker; the units it held go back to the queue. Its arena's name goes (results
+    /// already taken from it stay readable) unless a new admission of the same worker reuses it.
+    func lose(_ worker: WorkerRecord, _ reason: String, keepArena: Bool = false) {
         guard workers[worker.key] === worker else { return }
+        if !keepArena { worker.shared.arena?.segment.unlink() }
         workers[worker.key] = nil
         for unit in units { unit.holders[worker.key] = nil }
         log.warning("lost worker \(worker.hello.name): \(reason); \(workers.count) left")

@@ -28,6 +28,12 @@ struct PayloadWriter {
         capacity = buffer.bytes.count - start
     }
 
+    /// Writes into the `capacity` bytes at `base`.
+    init(base: UnsafeMutableRawPointer, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
     mutating func append<I: FixedWidthInteger>(_ value: I) {
         precondition(offset + MemoryLayout<I>.size <= capacity, "payload size computed wrong")
         base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: I.self)

@@ -12,6 +12,9 @@ struct Hello: Codable, Equatable {
     var model: String?
     var blasThreads: Int
     var pid: Int32
+    /// This worker's host identity (`SharedSegment.hostIdentity`), if it can use shared memory:
+    /// a coordinator with the same identity offers it a segment.
+    var host: String?
 }
 
 /// The coordinator's answer to a hello: everything a worker needs to build the model.
@@ -23,6 +26,8 @@ struct Welcome: Codable, Equatable {
     var table: TensorTable
     /// How often the coordinator expects to hear from an idle worker.
     var heartbeatMilliseconds: Int
+    /// The shared-memory segments for a worker on the coordinator's host, if offered.
+    var sharedMemory: SharedMemoryOffer?
 }
 
 /// The engine fingerprint: protocol version, unit kinds and numerics that must agree.

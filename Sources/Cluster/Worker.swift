@@ -46,6 +46,8 @@ public struct WorkerOptions: Sendable {
     public var injectNaNEvery = 0
     /// CurveZMQ: this worker's key pair and the coordinator's public key (nil: plaintext).
     public var security: CurveClientSecurity?
+    /// Use the coordinator's shared-memory segments when it is on this host and offers them.
+    public var sharedMemory = true
 
     public init(endpoint: String, name: String) {
         self.endpoint = endpoint
@@ -67,7 +69,8 @@ public final class Worker {
     let socket: ZMQSocket
     let log: Logger
     var session: Session?
-    var pool = BufferPool()
+    /// Where results are written: slots of the shared arena, or pooled send buffers.
+    var sink = ResultSink()
     var lastSent = ContinuousClock.now
     var lastHeard = ContinuousClock.now
     public private(set) var unitsDone = 0
@@ -147,7 +150,8 @@ public final class Worker {
     /// Says hello until welcomed (or refused, or the timeout passes), then asks for work.
     func join() throws {
         let hello = Hello(engine: engineFingerprint, name: options.name, model: options.model,
-                          blasThreads: options.blasThreads, pid: getpid())
+                          blasThreads: options.blasThreads, pid: getpid(),
+                          host: options.sharedMemory ? SharedSegment.hostIdentity() : nil)
         let start = ContinuousClock.now
         var lastHello = start - .seconds(10)
         while true {
@@ -171,11 +175,23 @@ public final class Worker {
             case .refuse: throw WorkerError.refused(String(decoding: message.frame(1), as: UTF8.self))
             case .welcome:
                 let welcome = try decodeJSON(Welcome.self, message.frame(1))
-                session = try Session(welcome: welcome, runID: header.runID)
+                let session = try Session(welcome: welcome, runID: header.runID)
+                self.session = session
                 newestStep = 0
                 lastHeard = .now
-                log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.entries.count) tensors, wire \(welcome.precision)")
-                try send(WireHeader(type: .ready, runID: header.runID, step: 0, unitCount: UInt32(options.credits)))
+                var ready = WireHeader(type: .ready, runID: header.runID, step: 0, unitCount: UInt32(options.credits))
+                if let offer = welcome.sharedMemory {
+                    do {
+                        session.shared = try WorkerSharedMemory(offer)
+                        ready.flags = .sharedMemory
+                        ready.unitID = UInt32(truncatingIfNeeded: offer.arenaID)
+                    } catch {
+                        log.warning("using the socket instead of shared memory: \(error.localizedDescription)")
+                    }
+                }
+                sink.shared = session.shared
+                log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.entries.count) tensors, wire \(welcome.precision)\(session.shared == nil ? "" : ", shared memory")")
+                try send(ready)
                 return
             default:
                 continue
@@ -193,6 +209,7 @@ public final class Worker {
         if ContinuousClock.now - lastHeard > interval * 20 {
             log.warning("the coordinator has been silent for \(ContinuousClock.now - lastHeard); joining again")
             self.session = nil
+            sink.shared = nil
             try join()
         }
     }
@@ -217,25 +234,46 @@ public final class Worker {
             throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
         let start = ContinuousClock.now
-        let results = options.emulateCompute ? try s.emulate(work, &reader, pool: &pool)
-                                             : try s.compute(work, &reader, pool: &pool)
+        sink.unit = Int(header.unitID)
+        sink.step = header.step
+        let results = options.emulateCompute ? try s.emulate(work, &reader, out: &sink)
+                                             : try s.compute(work, &reader, out: &sink)
         let seconds = (ContinuousClock.now - start).seconds
         var reply = WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1)
         try send(reply)
         reply.type = .result
         reply.unitID = header.unitID
         reply.flags = s.welcome.precision.flags
-        if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0, let (buffer, _) = results.last {
-            for i in 0..<8 { buffer.bytes.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
+        if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0, let (target, _) = results.last {
+            for i in 0..<8 { target.base.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
             log.warning("fault drill: NaN written into unit \(header.unitID) of step \(header.step)")
         }
-        for (buffer, count) in results {
-            buffer.bytes.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)
-            try socket.send(reply, buffer: buffer, count: count)
+        for (target, count) in results {
+            target.base.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)
+            if let buffer = target.buffer {
+                try socket.send(reply, buffer: buffer, count: count)
+            } else {
+                try sendShared(reply, target, count: count)
+            }
         }
         lastSent = .now
         unitsDone += 1
         log.trace("\(milliseconds(since: started)) ms: unit \(header.unitID) of step \(header.step) computed in \(seconds * 1000) ms and sent")
+    }
+}
+
+extension Worker {
+    /// Names the slot `target` that a result was written to: the result header, then `u32 arena
+    /// id, u32 slot, u64 bytes`. The slot is lent to the coordinator for this step from now on.
+    func sendShared(_ reply: WireHeader, _ target: ResultTarget, count: Int) throws {
+        guard let shared = sink.shared else { preconditionFailure("a slot without an arena") }
+        var payload = Array(UnsafeRawBufferPointer(start: target.base, count: ResultHeader.size))
+        for v in [UInt32(truncatingIfNeeded: shared.offer.arenaID), UInt32(target.slot)] { withUnsafeBytes(of: v.littleEndian) { payload += $0 } }
+        withUnsafeBytes(of: UInt64(count).littleEndian) { payload += $0 }
+        shared.lent[target.slot] = reply.step
+        var header = reply
+        header.flags.formUnion(.sharedMemory)
+        try socket.send(header, payload: payload)
     }
 }
 

@@ -25,6 +25,8 @@ final class Session {
     var indices: [Int] = []
     /// Which parameters and rows each prior chunk's cached forward pass used.
     var priorForwards: [Int: (version: UInt64, range: Range<Int>)] = [:]
+    /// The coordinator's segments, when this worker is on its host and mapped them.
+    var shared: WorkerSharedMemory?
 
     var config: ModelConfig { welcome.config }
     var statsCount: Int { config.components * 2 * config.latentSize }
@@ -55,6 +57,7 @@ final class Session {
         }
         let precision: WirePrecision = header.flags.contains(.bfloat16) ? .bf16 : .fp32
         let n = values.layout.count
+        if header.flags.contains(.sharedMemory) { return try receiveSharedParameters(header, message.frame(1), precision: precision) }
         var reader = ByteReader(message.frame(1))
         let offset = try reader.read(UInt64.self)
         let count = reader.remaining / precision.bytesPerElement
@@ -83,13 +86,42 @@ final class Session {
         }
     }
 
+    /// A version in a shared region: `u32 region, u32 0, u64 element count`. fp32 values are used
+    /// in place in the mapping; bf16 ones are widened into `values`.
+    func receiveSharedParameters(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, precision: WirePrecision) throws {
+        guard let shared else { throw WireError.malformedPayload("shared-memory parameters, but no segment is mapped") }
+        var reader = ByteReader(payload)
+        let region = try reader.read(UInt32.self)
+        _ = try reader.read(UInt32.self)
+        let count = try reader.read(UInt64.self)
+        try reader.expectEnd()
+        let n = values.layout.count
+        guard region < shared.offer.parameterRegions.count, count == UInt64(n), n * precision.bytesPerElement <= shared.offer.regionBytes,
+              header.unitID == 0, header.unitCount == 1 else {
+            throw WireError.malformedPayload("shared parameters in region \(region) of \(count) values, expected \(n)")
+        }
+        let bytes = UnsafeRawBufferPointer(shared.parameters.bytes(at: shared.offer.parameterRegions[Int(region)],
+                                                                   count: n * precision.bytesPerElement))
+        let section = FloatSection(bytes: bytes, count: n, precision: precision)
+        if let inPlace = section.inPlace {
+            parameters = inPlace
+        } else {
+            section.copy(into: values.data)
+            parameters = UnsafePointer(values.data)
+        }
+        parameterMessage = nil
+        parameterVersion = header.step
+        assembling = nil
+        priorForwards.removeAll()
+    }
+
     /// Emulated units: the fastest of the first real computations, and the result sizes, per
     /// (kind, payload size).
     var measured: [String: (seconds: Double, sizes: [Int], count: Int)] = [:]
 
     /// Computes the first two units of each kind and size for real (the first pays for warm-up);
     /// afterwards sleeps as long as the faster took and returns zero results of the same sizes.
-    func emulate(_ work: WorkHeader, _ r: inout ByteReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+    func emulate(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> [(ResultTarget, Int)] {
         // Units of one kind differ in size by their rows (data, likelihood) or their range (prior).
         var peek = r
         let first = try peek.read(UInt32.self), second = try peek.read(UInt32.self), third = try peek.read(UInt32.self)
@@ -97,28 +129,28 @@ final class Session {
         let key = "\(work.kind.rawValue)/\(work.gradient)/\(rows)"
         guard let m = measured[key], m.count >= 2 else {
             let start = ContinuousClock.now
-            let results = try compute(work, &r, pool: &pool)
+            let results = try compute(work, &r, out: &out)
             let seconds = (ContinuousClock.now - start).seconds
             measured[key] = (Swift.min(seconds, measured[key]?.seconds ?? seconds), results.map(\.1), (measured[key]?.count ?? 0) + 1)
             return results
         }
         usleep(UInt32(m.seconds * 1e6))
         return m.sizes.enumerated().map { part, size in
-            let buffer = pool.take(size)
-            buffer.bytes.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-            var out = PayloadWriter(buffer)
-            ResultHeader(kind: work.kind, part: UInt8(part)).write(&out)
-            return (buffer, size)
+            let target = out.take(part: part, bytes: size)
+            target.base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            var writer = PayloadWriter(target)
+            ResultHeader(kind: work.kind, part: UInt8(part)).write(&writer)
+            return (target, size)
         }
     }
 
     /// Computes one unit; returns the result messages' buffers and byte counts, in sending order.
-    func compute(_ work: WorkHeader, _ r: inout ByteReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+    func compute(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> [(ResultTarget, Int)] {
         switch work.kind {
-        case .priorForward: return [try priorForward(&r, pool: &pool)]
-        case .priorBackward: return [try priorBackward(&r, pool: &pool)]
-        case .data: return try data(work, &r, pool: &pool)
-        case .logLikelihood: return [try logLikelihood(&r, pool: &pool)]
+        case .priorForward: return [try priorForward(&r, out: &out)]
+        case .priorBackward: return [try priorBackward(&r, out: &out)]
+        case .data: return try data(work, &r, out: &out)
+        case .logLikelihood: return [try logLikelihood(&r, out: &out)]
         }
     }
 
@@ -133,21 +165,21 @@ final class Session {
         return (chunk, lo..<hi)
     }
 
-    func priorForward(_ r: inout ByteReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+    func priorForward(_ r: inout ByteReader, out: inout ResultSink) throws -> (ResultTarget, Int) {
         let (chunk, range) = try readChunk(&r)
         try r.expectEnd()
         let w = 2 * config.latentSize, n = range.count * w
-        let buffer = pool.take(ResultHeader.size + 4 * n)
-        var out = PayloadWriter(buffer)
-        ResultHeader(kind: .priorForward, part: 0).write(&out)
+        let target = out.take(part: 0, bytes: ResultHeader.size + 4 * n)
+        var writer = PayloadWriter(target)
+        ResultHeader(kind: .priorForward, part: 0).write(&writer)
         let s = stats.reserve(n)
         Units.priorForward(model, chunk: chunk, range: range, values: parameters, scratch: gradient.data, into: s)
         priorForwards[chunk] = (parameterVersion, range)
-        out.append(floats: s, count: n)
-        return (buffer, out.offset)
+        writer.append(floats: s, count: n)
+        return (target, writer.offset)
     }
 
-    func priorBackward(_ r: inout ByteReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+    func priorBackward(_ r: inout ByteReader, out: inout ResultSink) throws -> (ResultTarget, Int) {
         let (chunk, range) = try readChunk(&r)
         let w = 2 * config.latentSize, d = config.inputSize
         let g = try r.floats(range.count * w)
@@ -163,15 +195,15 @@ final class Session {
         Units.priorBackward(model, chunk: chunk, dStats: gs, values: parameters, gradient: gradient.data)
         let encoder = ranges.priorEncoder, rows = ranges.pseudoInputs.lowerBound + range.lowerBound * d
         let precision = welcome.precision
-        let buffer = pool.take(ResultHeader.size + precision.bytesPerElement * (encoder.count + range.count * d))
-        var out = PayloadWriter(buffer)
-        ResultHeader(kind: .priorBackward, part: 0).write(&out)
-        out.append(floats: gradient.data + encoder.lowerBound, count: encoder.count, precision: precision)
-        out.append(floats: gradient.data + rows, count: range.count * d, precision: precision)
-        return (buffer, out.offset)
+        let target = out.take(part: 0, bytes: ResultHeader.size + precision.bytesPerElement * (encoder.count + range.count * d))
+        var writer = PayloadWriter(target)
+        ResultHeader(kind: .priorBackward, part: 0).write(&writer)
+        writer.append(floats: gradient.data + encoder.lowerBound, count: encoder.count, precision: precision)
+        writer.append(floats: gradient.data + rows, count: range.count * d, precision: precision)
+        return (target, writer.offset)
     }
 
-    func data(_ work: WorkHeader, _ r: inout ByteReader, pool: inout BufferPool) throws -> [(OwnedBuffer, Int)] {
+    func data(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> [(ResultTarget, Int)] {
         let rows = try r.readCount(maximum: welcome.plan.dataUnitSize, what: "rows of a data unit")
         let beta = try r.readDouble()
         let seed = try r.read(UInt64.self), epoch = Int(try r.read(UInt32.self))
@@ -204,26 +236,26 @@ final class Session {
             Units.drawNoise(seed: seed, epoch: epoch, sample: indices[i], purpose: purpose, into: eps + i * nw, count: nw)
         }
         let precision = welcome.precision, dataCount = ranges.data.count
-        // Part 1: the gradient, written straight into its send buffer when it travels as fp32.
-        var gradientBuffer: OwnedBuffer?
+        // Part 1: the gradient, written straight into its slot or send buffer when it travels as fp32.
+        var gradientBuffer: ResultTarget?
         var target: UnsafeMutablePointer<Float>?
         if work.gradient {
-            let buffer = pool.take(ResultHeader.size + 4 * model.layout.count)
+            let buffer = out.take(part: 1, bytes: ResultHeader.size + Swift.max(4 * model.layout.count, precision.bytesPerElement * dataCount))
             gradientBuffer = buffer
             target = precision == .fp32
-                ? (buffer.bytes.baseAddress! + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
+                ? (buffer.base + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
                 : gradient.data
         }
         let vampGradient = hasStats && work.gradient
         let ds = vampGradient ? dStats.reserve(statsCount) : nil
         let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
                               gradient: target, dStats: ds, scratch: gradient.data)
-        let first = pool.take(ResultHeader.size + LossSums.wireSize + (vampGradient ? 4 * statsCount : 0))
-        var out = PayloadWriter(first)
-        ResultHeader(kind: .data, part: 0).write(&out)
-        sums.write(&out)
-        if let ds { out.append(floats: ds, count: statsCount) }
-        var messages = [(first, out.offset)]
+        let first = out.take(part: 0, bytes: ResultHeader.size + LossSums.wireSize + (vampGradient ? 4 * statsCount : 0))
+        var writer = PayloadWriter(first)
+        ResultHeader(kind: .data, part: 0).write(&writer)
+        sums.write(&writer)
+        if let ds { writer.append(floats: ds, count: statsCount) }
+        var messages = [(first, writer.offset)]
         if let buffer = gradientBuffer {
             var g = PayloadWriter(buffer)
             ResultHeader(kind: .data, part: 1).write(&g)
@@ -233,7 +265,7 @@ final class Session {
         return messages
     }
 
-    func logLikelihood(_ r: inout ByteReader, pool: inout BufferPool) throws -> (OwnedBuffer, Int) {
+    func logLikelihood(_ r: inout ByteReader, out: inout ResultSink) throws -> (ResultTarget, Int) {
         let rows = try r.readCount(maximum: 1024, what: "rows of a likelihood unit")
         let first = try r.read(UInt64.self)
         let samples = try r.readCount(maximum: 10_000_000, what: "importance samples")
@@ -245,10 +277,10 @@ final class Session {
         xs.copy(into: xp)
         let ll = Units.logLikelihood(model, x: xp, rows: rows, firstImage: Int(first), samples: samples, seed: seed,
                                      values: parameters, scratch: gradient.data)
-        let buffer = pool.take(ResultHeader.size + 8 * rows)
-        var out = PayloadWriter(buffer)
-        ResultHeader(kind: .logLikelihood, part: 0).write(&out)
-        for v in ll { out.append(v) }
-        return (buffer, out.offset)
+        let target = out.take(part: 0, bytes: ResultHeader.size + 8 * rows)
+        var writer = PayloadWriter(target)
+        ResultHeader(kind: .logLikelihood, part: 0).write(&writer)
+        for v in ll { writer.append(v) }
+        return (target, writer.offset)
     }
 }

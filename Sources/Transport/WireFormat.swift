@@ -56,6 +56,9 @@ public struct WireFlags: OptionSet, Sendable, Hashable {
     public init(rawValue: UInt16) { self.rawValue = rawValue }
     /// Float payloads are bf16 (2 bytes each) instead of fp32.
     public static let bfloat16 = WireFlags(rawValue: 1 << 0)
+    /// The bulk bytes are in a shared-memory segment, not in this message: `parameters` names a
+    /// region, `result` a slot, and `ready` says the worker mapped the segment it was offered.
+    public static let sharedMemory = WireFlags(rawValue: 1 << 1)
 }
 
 /// The fixed-size header frame that precedes every payload frame.

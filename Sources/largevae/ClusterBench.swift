@@ -24,6 +24,8 @@ enum ClusterBench {
         var coordinator_overhead: Double
         var megabytes_sent_per_step: Double
         var megabytes_received_per_step: Double
+        /// Parameters and results that moved through shared memory instead of the socket.
+        var megabytes_shared_per_step: Double
         var wire_precision: String
     }
 
@@ -35,6 +37,7 @@ enum ClusterBench {
         var step = 0
         var times: [Double] = []
         var metrics: [StepMetrics] = []
+        var sharedBytes: [Double] = []
 
         /// - Parameters:
         ///   - emulated: workers that emulate their compute (`--emulate-compute`).
@@ -42,7 +45,9 @@ enum ClusterBench {
         init(config: ModelConfig, plan: StepPlan, workers: Int, flags: ClusterFlags, emulated: Bool = false,
              inNamespaces: Bool = false) throws {
             let bind = inNamespaces ? "tcp://0.0.0.0:*" : "tcp://127.0.0.1:*"
-            session = try ClusterSession(options: flags.options(bind: bind, minimumWorkers: workers))
+            var options = flags.options(bind: bind, minimumWorkers: workers)
+            if emulated { options.sharedMemory = false }   // emulated workers stand for other machines: the socket
+            session = try ClusterSession(options: options)
             session.localWorkers = workers
             session.workerArguments = emulated ? ["--emulate-compute"] : []
             session.inNamespaces = inNamespaces
@@ -61,6 +66,7 @@ enum ClusterBench {
                 try trainer.step(x: x, sampleIndices: indices, epoch: 0, beta: 1)
                 seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if record, let m = trainer.engine.stepMetrics { metrics.append(m) }
+                if record, let e = trainer.engine as? ClusterEngine { sharedBytes.append(e.stepSharedBytes) }
                 step += 1
             }
             if record { times.append(seconds / Double(n)) }
@@ -88,6 +94,7 @@ enum ClusterBench {
                           communication_ms: 1e3 * mean.communicationSeconds, update_ms: 1e3 * mean.updateSeconds,
                           coordinator_overhead: (mean.updateSeconds + mean.serializationSeconds) / mean.seconds,
                           megabytes_sent_per_step: mean.bytesSent / 1e6, megabytes_received_per_step: mean.bytesReceived / 1e6,
+                          megabytes_shared_per_step: s.sharedBytes.reduce(0, +) / Swift.max(Double(s.sharedBytes.count), 1) / 1e6,
                           wire_precision: flags.wirePrecision.rawValue)
         }
     }

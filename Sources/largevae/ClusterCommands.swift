@@ -19,6 +19,8 @@ struct ClusterFlags: ParsableArguments {
     var unitDeadline = 60.0
     @Flag(name: .customLong("push-parameters"), help: "Push each parameter chunk to the workers as soon as the update has made it (pays when the coordinator has spare cores).")
     var pushParameters = false
+    @Flag(name: .customLong("no-shared-memory"), help: "Send parameters and results over the socket to workers on this host too, instead of through a segment in /dev/shm.")
+    var noSharedMemory = false
 
     func validate() throws {
         guard heartbeatMilliseconds >= 10 && heartbeatMilliseconds <= 60_000 else {
@@ -38,6 +40,7 @@ struct ClusterFlags: ParsableArguments {
         o.unitDeadline = .milliseconds(Int(unitDeadline * 1000))
         o.minimumWorkers = minimumWorkers
         o.pushParametersDuringUpdate = pushParameters
+        o.sharedMemory = !noSharedMemory
         return o
     }
 }
@@ -217,6 +220,8 @@ struct WorkerCommand: ParsableCommand {
     var emulateCompute = false
     @Option(name: .customLong("inject-nan-every"), help: .hidden)
     var injectNaNEvery = 0
+    @Flag(name: .customLong("no-shared-memory"), help: "Use the socket for parameters and results even when the coordinator is on this host.")
+    var noSharedMemory = false
     @OptionGroup var security: ClientSecurityFlags
 
     func validate() throws {
@@ -235,6 +240,7 @@ struct WorkerCommand: ParsableCommand {
             options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
             options.emulateCompute = emulateCompute
             options.injectNaNEvery = injectNaNEvery
+            options.sharedMemory = !noSharedMemory
             options.security = try security.load()
             _ = Console.logger   // bootstraps logging before the worker's logger is made
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))

@@ -1,0 +1,117 @@
+import XCTest
+import Foundation
+import Transport
+
+/// Worker processes on the coordinator's host exchange parameters and results through
+/// `/dev/shm`; the bits are those of one process, whichever path each worker takes.
+extension ClusterProcessTests {
+    /// The run id a coordinator printed ("… (run 1a2b…, wire fp32)").
+    func runID(in output: String) -> String? {
+        guard let r = output.range(of: "(run ") else { return nil }
+        return String(output[r.upperBound...].prefix { $0.isHexDigit })
+    }
+
+    /// A coordinator bound to a port the system picks (a random port may be taken on a busy
+    /// host), and the endpoint it printed.
+    func coordinatorOnAnyPort(_ arguments: [String]) throws -> (Spawned, String) {
+        let coordinator = try Spawned(["coordinator", "--bind", "tcp://127.0.0.1:*"] + arguments)
+        guard coordinator.waitFor("listening on "), let r = coordinator.output.range(of: "listening on ") else {
+            coordinator.process.terminate()
+            throw XCTSkip("the coordinator did not start: \(coordinator.output)")
+        }
+        return (coordinator, String(coordinator.output[r.upperBound...].prefix { !$0.isWhitespace }))
+    }
+
+    func segments(ofRun id: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: SharedSegment.directory)) ?? []).filter { $0.hasPrefix("largevae-\(id)") }
+    }
+
+    /// `train --workers N` for N = 1, 2, 3: every local worker takes the shared-memory path, the
+    /// weights, best model and test report are the bits of `--threads 1`, and no segment is left.
+    func testSharedMemoryWorkerProcesses_BitIdentical_SegmentsRemoved() throws {
+        let local = runDirectory("shm-local")
+        XCTAssertEqual(try largevae(["train"] + args("vae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        for n in 1...3 {
+            let dir = runDirectory("shm-workers-\(n)")
+            let r = try largevae(["train"] + args("vae") + ["--workers", String(n), "--run-dir", dir.path])
+            XCTAssertEqual(r.status, 0, r.stdout)
+            XCTAssertEqual(r.stdout.components(separatedBy: "exchanges parameters and results through shared memory").count - 1, n, r.stdout)
+            XCTAssertEqual(try tensors(dir), try tensors(local), "\(n) shared-memory worker processes")
+            XCTAssertEqual(try tensors(dir, "best.safetensors"), try tensors(local, "best.safetensors"))
+            XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("test.json")), try Data(contentsOf: local.appendingPathComponent("test.json")))
+            let id = try XCTUnwrap(runID(in: r.stdout), r.stdout)
+            XCTAssertEqual(segments(ofRun: id), [], "segments of run \(id) left in \(SharedSegment.directory)")
+        }
+    }
+
+    /// One worker on the shared-memory path and one told `--no-shared-memory`, then a coordinator
+    /// told `--no-shared-memory`: the same bits as one process either way.
+    func testMixedSharedMemoryAndSocketWorkerProcesses_BitIdentical() throws {
+        let local = runDirectory("mixed-local")
+        XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        let dir = runDirectory("mixed")
+        let (coordinator, endpoint) = try coordinatorOnAnyPort(["--min-workers", "2"] + args("hvae") + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let workers = [try Spawned(["worker", "--connect", endpoint, "--name", "shared"]),
+                       try Spawned(["worker", "--connect", endpoint, "--name", "socket", "--no-shared-memory"])]
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertTrue(coordinator.output.contains("worker shared exchanges parameters and results through shared memory"), coordinator.output)
+        XCTAssertFalse(coordinator.output.contains("worker socket exchanges"), coordinator.output)
+        XCTAssertEqual(try tensors(dir), try tensors(local))
+        XCTAssertEqual(segments(ofRun: try XCTUnwrap(runID(in: coordinator.output))), [])
+
+        let off = runDirectory("mixed-off")
+        let r = try largevae(["train"] + args("hvae") + ["--workers", "2", "--no-shared-memory", "--run-dir", off.path])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        XCTAssertFalse(r.stdout.contains("shared memory"), r.stdout)
+        XCTAssertEqual(try tensors(off), try tensors(local))
+    }
+
+    /// A coordinator killed with SIGKILL leaves its parameter segment (its arenas lost their names
+    /// when the worker mapped them); the next coordinator on the host removes it, as its creator
+    /// is gone, and trains with the bits of one process.
+    func testSharedMemory_KilledCoordinatorsSegmentRemovedByTheNext() throws {
+        let (first, endpoint) = try coordinatorOnAnyPort(["--heartbeat-ms", "100", "--worker-timeout", "5"]
+                                                         + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed").path])
+        defer { if first.process.isRunning { first.process.terminate() } }
+        let worker = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
+        defer { if worker.process.isRunning { worker.process.terminate() } }
+        XCTAssertTrue(first.waitFor("epoch 1 "), first.output)
+        XCTAssertTrue(first.output.contains("worker orphan exchanges parameters and results through shared memory"), first.output)
+        let id = try XCTUnwrap(runID(in: first.output))
+        XCTAssertEqual(segments(ofRun: id), ["largevae-\(id)-\(first.process.processIdentifier)-parameters"])
+        kill(first.process.processIdentifier, SIGKILL)
+        first.finish()
+        worker.finish(seconds: 30)
+        XCTAssertEqual(segments(ofRun: id).count, 1, "a killed coordinator cannot remove its segment")
+
+        let local = runDirectory("shm-next-local"), next = runDirectory("shm-next")
+        XCTAssertEqual(try largevae(["train"] + args("vae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        let r = try largevae(["train"] + args("vae") + ["--workers", "1", "--run-dir", next.path])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        XCTAssertTrue(r.stdout.contains("removed") && r.stdout.contains("largevae-\(id)-"), r.stdout)
+        XCTAssertEqual(segments(ofRun: id), [])
+        XCTAssertEqual(try tensors(next), try tensors(local))
+    }
+
+    /// A run that begins with a socket worker only (so versions go into socket messages alone),
+    /// joined partway by a worker on the shared-memory path: the shared region is filled from the
+    /// socket message when that worker first needs a version. The bits are those of one process.
+    func testSharedMemoryWorkerJoiningASocketOnlyRun_BitIdentical() throws {
+        let args = self.args("vae") + ["--epochs", "12", "--train-limit", "400"]
+        let local = runDirectory("shm-late-local"), dir = runDirectory("shm-late")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", local.path]).status, 0)
+        let (coordinator, endpoint) = try coordinatorOnAnyPort(args + ["--run-dir", dir.path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let first = try Spawned(["worker", "--connect", endpoint, "--name", "socket", "--no-shared-memory"])
+        XCTAssertTrue(coordinator.waitFor("epoch 2 "), coordinator.output)
+        let late = try Spawned(["worker", "--connect", endpoint, "--name", "late"])
+        XCTAssertTrue(coordinator.waitFor("worker late exchanges parameters and results through shared memory"), coordinator.output)
+        XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
+        for w in [first, late] { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
+        XCTAssertFalse(late.output.contains("; 0 units computed"), late.output)
+        XCTAssertFalse(late.output.contains("dropped"), late.output)
+        XCTAssertEqual(try tensors(dir), try tensors(local))
+    }
+}
