@@ -110,8 +110,9 @@ public enum Checkpoint {
         run.bestValidationLoss = best
         if file["best." + layout.entries[0].name] != nil {
             for e in layout.entries { try load(file, "best." + e.name, e, into: run.bestValues, url) }
-        } else {
-            run.bestValues.storage.copy(from: run.trainer.values.storage)
+        } else {   // written before checkpoints held the best parameters: they are in best.safetensors beside it
+            try loadParameters(from: url.deletingLastPathComponent().appendingPathComponent("best.safetensors"),
+                               config: run.config, into: run.bestValues)
         }
         run.stepInEpoch = file.metadata["step_in_epoch"] == nil ? 0 : try integer(file, "step_in_epoch", url)
         run.epochSums = LossSums()

@@ -3,25 +3,25 @@ import Foundation
 import Artifacts
 import Transport
 import Checksums
+import Datasets
 
 /// Frame mutations for fuzzing live processes: random bytes, bit flips, truncations, extra or
 /// missing frames, and re-sealed headers (valid checksums) with bad lengths, unknown or wrong
 /// types, other runs, stale steps, huge declared sizes and NaN payloads.
 struct FrameFuzzer {
-    var state: UInt64
+    var random: SplitMix64
     /// Message types a re-sealed mutation may take (a man in the middle who can forge a valid
     /// `bye`, `parameters` or `welcome` is what CURVE, not checksums, keeps out).
     var forgeableTypes: [UInt16]
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+    init(seed: UInt64, forgeableTypes: [UInt16]) {
+        random = SplitMix64(seed: seed)
+        self.forgeableTypes = forgeableTypes
     }
 
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+    mutating func next() -> UInt64 { random.next() }
+
+    mutating func below(_ n: Int) -> Int { Int(random.next(below: UInt64(max(n, 1)))) }
 
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
 
@@ -142,7 +142,7 @@ final class WireFuzzTests: XCTestCase {
         var runID: UInt64 = 0, step: UInt64 = 0
         // No `ready`: a peer that takes units and sits on them is the straggler drill's case
         // (ClusterProcessTests), and would only make this run wait out unit deadlines.
-        var fuzzer = FrameFuzzer(state: 0xF022, forgeableTypes: [1, 2, 3, 4, 5, 6, 7, 8, 10])
+        var fuzzer = FrameFuzzer(seed: 0xF022, forgeableTypes: [1, 2, 3, 4, 5, 6, 7, 8, 10])
         var sent = 0
         while sent < frames && coordinator.process.isRunning {
             while let m = try joined.receive(timeout: .zero) {
@@ -188,7 +188,7 @@ final class WireFuzzTests: XCTestCase {
         let worker = try Spawned(["worker", "--connect", front, "--name", "fuzzed"])
         defer { if worker.process.isRunning { worker.process.terminate() } }
         // Forgeable toward a worker: types it must drop (a worker never receives them) and work/heartbeat.
-        var fuzzer = FrameFuzzer(state: 0xF023, forgeableTypes: [1, 5, 6, 7, 9, 10])
+        var fuzzer = FrameFuzzer(seed: 0xF023, forgeableTypes: [1, 5, 6, 7, 9, 10])
         var peer: [UInt8]?
         var injected = 0, forwarded = 0
         var startKB = 0, endKB = 0
