@@ -153,17 +153,6 @@ extension Coordinator {
         for w in workers.values { if case .mapped = w.shared { sendParameters(to: w) } }
     }
 
-    /// Unmaps (in this process) the slots the finished round's results were read from, so that the
-    /// coordinator's resident set holds one round's results, not every page of every arena it has
-    /// read over the run (their contents stay in the segment; the arenas' memory is the workers').
-    func releaseSlots() {
-        for unit in units {
-            for case let result? in unit.results {
-                (result.owner as? ResultArena)?.segment.release(result.payload)
-            }
-        }
-    }
-
     /// Removes the names of every segment this coordinator made (mappings live on while used).
     func unlinkSegments() {
         sharedParameters?.segment.unlink()

@@ -223,7 +223,6 @@ public final class Coordinator {
         roundStart = .now
         log.trace("round \(roundID + 1)")
         roundID += 1
-        releaseSlots()
         units.removeAll()
         for w in workers.values { w.inFlight = 0 }
         return roundID
@@ -412,8 +411,8 @@ public final class Coordinator {
         unit.results[part] = bytes
         if bytes.owner is ResultArena { statistics.sharedBytes += bytes.payload.count }
         log.trace("\(milliseconds(since: roundStart)) ms: unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
-        if part == 0 {
-            unit.computedBy = worker.key
+        if part == 0 { unit.computedBy = worker.key }
+        if part == unit.expectedSizes.count - 1 {   // the last part carries the whole unit's time
             worker.computeSeconds += result.seconds
             statistics.computeSeconds += result.seconds
         }

@@ -236,26 +236,20 @@ public final class Worker {
         let start = ContinuousClock.now
         sink.unit = Int(header.unitID)
         sink.step = header.step
-        let results = options.emulateCompute ? try s.emulate(work, &reader, out: &sink)
-                                             : try s.compute(work, &reader, out: &sink)
-        let seconds = (ContinuousClock.now - start).seconds
-        var reply = WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1)
-        try send(reply)
-        reply.type = .result
-        reply.unitID = header.unitID
+        var reply = WireHeader(type: .result, runID: s.runID, step: header.step, unitID: header.unitID)
         reply.flags = s.welcome.precision.flags
+        let early = { [unowned self] (target: ResultTarget, count: Int) throws in
+            try self.sendResult(reply, target, count: count, seconds: (ContinuousClock.now - start).seconds)
+        }
+        let results = options.emulateCompute ? try s.emulate(work, &reader, out: &sink, early: early)
+                                             : try s.compute(work, &reader, out: &sink, early: early)
+        let seconds = (ContinuousClock.now - start).seconds
+        try send(WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1))
         if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0, let (target, _) = results.last {
             for i in 0..<8 { target.base.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
             log.warning("fault drill: NaN written into unit \(header.unitID) of step \(header.step)")
         }
-        for (target, count) in results {
-            target.base.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)
-            if let buffer = target.buffer {
-                try socket.send(reply, buffer: buffer, count: count)
-            } else {
-                try sendShared(reply, target, count: count)
-            }
-        }
+        for (target, count) in results { try sendResult(reply, target, count: count, seconds: seconds) }
         lastSent = .now
         unitsDone += 1
         log.trace("\(milliseconds(since: started)) ms: unit \(header.unitID) of step \(header.step) computed in \(seconds * 1000) ms and sent")
@@ -263,6 +257,16 @@ public final class Worker {
 }
 
 extension Worker {
+    /// Sends one result part, stamped with the unit's compute time so far.
+    func sendResult(_ reply: WireHeader, _ target: ResultTarget, count: Int, seconds: Double) throws {
+        target.base.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)
+        if let buffer = target.buffer {
+            try socket.send(reply, buffer: buffer, count: count)
+        } else {
+            try sendShared(reply, target, count: count)
+        }
+    }
+
     /// Names the slot `target` that a result was written to: the result header, then `u32 arena
     /// id, u32 slot, u64 bytes`. The slot is lent to the coordinator for this step from now on.
     func sendShared(_ reply: WireHeader, _ target: ResultTarget, count: Int) throws {

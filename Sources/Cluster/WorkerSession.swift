@@ -121,7 +121,8 @@ final class Session {
 
     /// Computes the first two units of each kind and size for real (the first pays for warm-up);
     /// afterwards sleeps as long as the faster took and returns zero results of the same sizes.
-    func emulate(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> [(ResultTarget, Int)] {
+    func emulate(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
+                 early: (ResultTarget, Int) throws -> Void) throws -> [(ResultTarget, Int)] {
         // Units of one kind differ in size by their rows (data, likelihood) or their range (prior).
         var peek = r
         let first = try peek.read(UInt32.self), second = try peek.read(UInt32.self), third = try peek.read(UInt32.self)
@@ -129,9 +130,10 @@ final class Session {
         let key = "\(work.kind.rawValue)/\(work.gradient)/\(rows)"
         guard let m = measured[key], m.count >= 2 else {
             let start = ContinuousClock.now
-            let results = try compute(work, &r, out: &out)
+            var sizes: [Int] = []
+            let results = try compute(work, &r, out: &out) { target, count in sizes.append(count); try early(target, count) }
             let seconds = (ContinuousClock.now - start).seconds
-            measured[key] = (Swift.min(seconds, measured[key]?.seconds ?? seconds), results.map(\.1), (measured[key]?.count ?? 0) + 1)
+            measured[key] = (Swift.min(seconds, measured[key]?.seconds ?? seconds), sizes + results.map { $0.1 }, (measured[key]?.count ?? 0) + 1)
             return results
         }
         usleep(UInt32(m.seconds * 1e6))
@@ -144,12 +146,14 @@ final class Session {
         }
     }
 
-    /// Computes one unit; returns the result messages' buffers and byte counts, in sending order.
-    func compute(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> [(ResultTarget, Int)] {
+    /// Computes one unit; returns the result messages' buffers and byte counts, in sending order,
+    /// after those it gave to `early` to send while it went on.
+    func compute(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
+                 early: (ResultTarget, Int) throws -> Void) throws -> [(ResultTarget, Int)] {
         switch work.kind {
         case .priorForward: return [try priorForward(&r, out: &out)]
         case .priorBackward: return [try priorBackward(&r, out: &out)]
-        case .data: return try data(work, &r, out: &out)
+        case .data: return try data(work, &r, out: &out, early: early)
         case .logLikelihood: return [try logLikelihood(&r, out: &out)]
         }
     }
@@ -203,7 +207,8 @@ final class Session {
         return (target, writer.offset)
     }
 
-    func data(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> [(ResultTarget, Int)] {
+    func data(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
+              early: (ResultTarget, Int) throws -> Void) throws -> [(ResultTarget, Int)] {
         let rows = try r.readCount(maximum: welcome.plan.dataUnitSize, what: "rows of a data unit")
         let beta = try r.readDouble()
         let seed = try r.read(UInt64.self), epoch = Int(try r.read(UInt32.self))
@@ -248,14 +253,29 @@ final class Session {
         }
         let vampGradient = hasStats && work.gradient
         let ds = vampGradient ? dStats.reserve(statsCount) : nil
-        let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
-                              gradient: target, dStats: ds, scratch: gradient.data)
+        // Part 0: the loss sums and ∂loss/∂S. With ∂S it is sent as soon as ∂S is final, so that
+        // the coordinator can issue the prior's backward units while this unit finishes.
         let first = out.take(part: 0, bytes: ResultHeader.size + LossSums.wireSize + (vampGradient ? 4 * statsCount : 0))
-        var writer = PayloadWriter(first)
-        ResultHeader(kind: .data, part: 0).write(&writer)
-        sums.write(&writer)
-        if let ds { writer.append(floats: ds, count: statsCount) }
-        var messages = [(first, writer.offset)]
+        let statsCount = self.statsCount
+        func firstPart(_ sums: LossSums) -> (ResultTarget, Int) {
+            var writer = PayloadWriter(first)
+            ResultHeader(kind: .data, part: 0).write(&writer)
+            sums.write(&writer)
+            if let ds { writer.append(floats: ds, count: statsCount) }
+            return (first, writer.offset)
+        }
+        var messages: [(ResultTarget, Int)] = []
+        var earlyError: Error?
+        let sums = withoutActuallyEscaping(early) { early in
+            Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
+                       gradient: target, dStats: ds, scratch: gradient.data,
+                       dStatsReady: vampGradient ? { sums in
+                           let (t, n) = firstPart(sums)
+                           do { try early(t, n) } catch { earlyError = error }
+                       } : nil)
+        }
+        if let earlyError { throw earlyError }
+        if !vampGradient { messages.append(firstPart(sums)) }
         if let buffer = gradientBuffer {
             var g = PayloadWriter(buffer)
             ResultHeader(kind: .data, part: 1).write(&g)

@@ -25,13 +25,19 @@ public enum Units {
     /// - Parameters:
     ///   - x: `[rows, D]`; noise: `[rows, noiseWidth]`.
     ///   - stats: the VampPrior's `[K, 2M]` statistics, else nil.
+    ///   - dStatsReady: called with the loss sums once `dStats` is final, before the rest of the
+    ///     backward pass (with a gradient only).
     public static func data<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
                                        rows: Int, beta: T, stats: UnsafePointer<T>?, values: UnsafePointer<T>,
                                        gradient: UnsafeMutablePointer<T>?, dStats: UnsafeMutablePointer<T>?,
-                                       scratch: UnsafeMutablePointer<T>) -> LossSums {
+                                       scratch: UnsafeMutablePointer<T>,
+                                       dStatsReady: ((LossSums) -> Void)? = nil) -> LossSums {
         let access = ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false)
         let sums = model.forward(x: x, noise: noise, rows: rows, beta: beta, priorStats: stats, access)
-        if gradient != nil { model.backward(beta: beta, priorStats: stats, access, dPriorStats: dStats) }
+        if gradient != nil {
+            model.backward(beta: beta, priorStats: stats, access, dPriorStats: dStats,
+                           priorStatsReady: dStatsReady.map { ready in { ready(sums) } })
+        }
         return sums
     }
 

@@ -115,15 +115,6 @@ public final class SharedSegment: @unchecked Sendable {
         _ = Glibc.unlink(path)
     }
 
-    /// Drops this process's page mappings of `bytes` (inside the segment), keeping their contents:
-    /// the next read maps them again. Keeps the resident set to what is being read.
-    public func release(_ bytes: UnsafeRawBufferPointer) {
-        guard let start = bytes.baseAddress, bytes.count > 0 else { return }
-        let page = 4096, first = Int(bitPattern: start) / page * page
-        let end = (Int(bitPattern: start) + bytes.count + page - 1) / page * page
-        guard first >= Int(bitPattern: base), end <= Int(bitPattern: base) + size else { return }
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, MADV_DONTNEED)
-    }
 
     /// The `count` bytes at `offset`, which the caller has checked lie inside the segment.
     public func bytes(at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer {

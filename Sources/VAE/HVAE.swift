@@ -35,6 +35,7 @@ public final class HVAE<T: Scalar> {
     @usableFromInline let logPx = Workspace<T>(), logQ = Workspace<T>(), logPz = Workspace<T>(), tmp = Workspace<T>()
     @usableFromInline let upstream = Workspace<T>()
     @usableFromInline let dz1 = Workspace<T>(), dz2 = Workspace<T>(), dzTmp = Workspace<T>()   // [B, M]
+    @usableFromInline let dz2Prior = Workspace<T>()                                           // [B, M], −β·∂log p(z2)/∂z2
     @usableFromInline let ds1 = Workspace<T>(), ds2 = Workspace<T>(), dps1 = Workspace<T>()    // [B, 2M]
     @usableFromInline let dConcat = Workspace<T>(), dHalf = Workspace<T>()                  // [B, 2H], [B, 2H]
 
@@ -138,10 +139,19 @@ public final class HVAE<T: Scalar> {
     }
 
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                                  dPriorStats: UnsafeMutablePointer<T>?) {
+                                  dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (() -> Void)? = nil) {
         let m = config.latentSize, h = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }
         let zz1 = z1.data, zz2 = z2.data
+        let g = upstream.reserve(rows)
+        // −β·log p(z2) first: its gradient with respect to the prior statistics is then final, and
+        // a worker can send it while the rest runs. Its part of ∂z2 is added where it always was.
+        let d2p = dz2Prior.reserve(rows * m)
+        d2p.update(repeating: 0, count: rows * m)
+        for r in 0..<rows { g[r] = -beta }
+        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
+        prior.backward(upstream: g, rows: rows, z: zz2, ldz: m, stats: priorStats, p, dz: d2p, dStats: dPriorStats)
+        priorStatsReady?()
         let dc = dConcat.reserve(rows * 2 * h), half = dHalf.reserve(rows * 2 * h)
         let d1 = dz1.reserve(rows * m), d2 = dz2.reserve(rows * m), dt = dzTmp.reserve(rows * m)
         // Reconstruction through the decoder, into z1 and z2.
@@ -151,7 +161,6 @@ public final class HVAE<T: Scalar> {
         decoderZ1.backward(half, p, inputGradient: d1)
         decoderZ2.backward(half + rows * h, p, inputGradient: d2)
         // KL terms on z1: +β·log q(z1|x,z2) − β·log p(z1|z2).
-        let g = upstream.reserve(rows)
         let s1 = encoderZ1.stats, s2 = encoderZ2.stats, ps1 = priorZ1.stats
         let g1 = ds1.reserve(rows * 2 * m), g2 = ds2.reserve(rows * 2 * m), gp = dps1.reserve(rows * 2 * m)
         for buffer in [g1, g2, gp] { buffer.update(repeating: 0, count: rows * 2 * m) }
@@ -162,9 +171,8 @@ public final class HVAE<T: Scalar> {
         LogDensity.normalDiagonalBackward(rows: rows, dimension: m, upstream: g, x: zz1, ldx: m, stats: ps1, lds: 2 * m, dx: d1, dStats: gp)
         priorZ1.backward(gp, p, inputGradient: dt)
         for i in 0..<(rows * m) { d2[i] += dt[i] }
-        // −β·log p(z2).
-        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
-        prior.backward(upstream: g, rows: rows, z: zz2, ldz: m, stats: priorStats, p, dz: d2, dStats: dPriorStats)
+        // −β·log p(z2), computed first.
+        for i in 0..<(rows * m) { d2[i] += d2p[i] }
         // q(z1|x,z2): z1 = μ1 + σ1·ε1, then the joint layer and its two branches.
         reparameterizationBackward(rows: rows, m: m, dz: d1, noise: noise, ldn: 2 * m, std: std1.data, dStats: g1)
         encoderZ1.backward(g1, p, inputGradient: dc)                                         // [B, 2H]

@@ -127,12 +127,15 @@ public final class LatentModel<T: Scalar> {
 
     /// Adds `∂(Σ_rows loss)/∂θ` into `p.gradients` and, for the VampPrior, writes the loss
     /// gradient with respect to the prior statistics into `dPriorStats` (`[K, 2M]`, overwritten).
+    /// That gradient is final first: `priorStatsReady` is called then, before the decoder's and the
+    /// encoder's backward passes (a worker sends it from there, so the prior's backward units can
+    /// be issued while it finishes).
     @inlinable
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                         dPriorStats: UnsafeMutablePointer<T>?) {
+                         dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (() -> Void)? = nil) {
         switch network {
-        case .vae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
-        case .hvae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
+        case .vae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: priorStatsReady)
+        case .hvae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: priorStatsReady)
         }
     }
 }

@@ -30,6 +30,7 @@ public final class VAE<T: Scalar> {
     @usableFromInline let logPz = Workspace<T>()      // [B]
     @usableFromInline let upstream = Workspace<T>()   // [B]
     @usableFromInline let dz = Workspace<T>()         // [B, M]
+    @usableFromInline let dzPrior = Workspace<T>()    // [B, M], −β·∂log p(z)/∂z
     @usableFromInline let dStats = Workspace<T>()     // [B, 2M]
     @usableFromInline let dHidden = Workspace<T>()    // [B, 2H]
 
@@ -88,10 +89,19 @@ public final class VAE<T: Scalar> {
     }
 
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                                  dPriorStats: UnsafeMutablePointer<T>?) {
+                                  dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (() -> Void)? = nil) {
         let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }
         let zz = z.data, stats = encoder.stats
+        let g = upstream.reserve(rows)
+        // −β·log p(z) first: its gradient with respect to the prior statistics is then final, and
+        // a worker can send it while the rest runs. Its part of ∂z is added where it always was.
+        let dzp = dzPrior.reserve(rows * m)
+        dzp.update(repeating: 0, count: rows * m)
+        for r in 0..<rows { g[r] = -beta }
+        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
+        prior.backward(upstream: g, rows: rows, z: zz, ldz: m, stats: priorStats, p, dz: dzp, dStats: dPriorStats)
+        priorStatsReady?()
         // Reconstruction: ∂(−log p(x|z))/∂z through the decoder.
         let dh = dHidden.reserve(rows * hdim * 2), spare = dh + rows * hdim
         observation.backward(p, hiddenGradient: dh)
@@ -99,16 +109,12 @@ public final class VAE<T: Scalar> {
         let dzz = dz.reserve(rows * m)
         decoder[0].backward(spare, p, inputGradient: dzz)                                   // [B, M]
         // β·log q(z|x): gradient into z and into [μ | lv].
-        let g = upstream.reserve(rows)
         let ds = dStats.reserve(rows * 2 * m)
         ds.update(repeating: 0, count: rows * 2 * m)
         for r in 0..<rows { g[r] = beta }
         LogDensity.normalDiagonalBackward(rows: rows, dimension: m, upstream: g, x: zz, ldx: m,
                                           stats: stats, lds: 2 * m, dx: dzz, dStats: ds)
-        // −β·log p(z).
-        for r in 0..<rows { g[r] = -beta }
-        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
-        prior.backward(upstream: g, rows: rows, z: zz, ldz: m, stats: priorStats, p, dz: dzz, dStats: dPriorStats)
+        for i in 0..<(rows * m) { dzz[i] += dzp[i] }
         // z = μ + σ·ε.
         reparameterizationBackward(rows: rows, m: m, dz: dzz, noise: noise, ldn: m, std: std.data, dStats: ds)
         encoder.backward(ds, p, inputGradient: nil)
