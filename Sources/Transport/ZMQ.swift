@@ -108,7 +108,7 @@ public enum ZMQ {
     }
 
     /// Converts a timeout to libzmq milliseconds: `nil` → -1 (forever), rounded up, clamped.
-    static func milliseconds(_ timeout: Duration?) -> Int32 {
+    public static func milliseconds(_ timeout: Duration?) -> Int32 {
         guard let timeout else { return -1 }
         let (seconds, attoseconds) = timeout.components
         if seconds < 0 { return 0 }
