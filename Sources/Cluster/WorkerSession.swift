@@ -115,12 +115,13 @@ final class Session {
         priorForwards.removeAll()
     }
 
-    /// Emulated units: the fastest of the first real computations, and the result sizes, per
-    /// (kind, payload size).
-    var measured: [String: (seconds: Double, sizes: [Int], count: Int)] = [:]
+    /// Emulated units: the fastest of the first real computations, the result sizes, and when
+    /// the parts sent early went out, per (kind, payload size).
+    var measured: [String: (seconds: Double, sizes: [Int], earlySeconds: [Double], count: Int)] = [:]
 
     /// Computes the first two units of each kind and size for real (the first pays for warm-up);
-    /// afterwards sleeps as long as the faster took and returns zero results of the same sizes.
+    /// afterwards sleeps as long as the faster took and returns zero results of the same sizes,
+    /// sending the early parts (a data unit's ∂S) at the time the real one did.
     func emulate(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
                  early: (ResultTarget, Int) throws -> Void) throws -> [(ResultTarget, Int)] {
         // Units of one kind differ in size by their rows (data, likelihood) or their range (prior).
@@ -130,20 +131,37 @@ final class Session {
         let key = "\(work.kind.rawValue)/\(work.gradient)/\(rows)"
         guard let m = measured[key], m.count >= 2 else {
             let start = ContinuousClock.now
-            var sizes: [Int] = []
-            let results = try compute(work, &r, out: &out) { target, count in sizes.append(count); try early(target, count) }
+            var sizes: [Int] = [], earlyTimes: [Double] = []
+            let results = try compute(work, &r, out: &out) { target, count in
+                sizes.append(count)
+                earlyTimes.append((ContinuousClock.now - start).seconds)
+                try early(target, count)
+            }
             let seconds = (ContinuousClock.now - start).seconds
-            measured[key] = (Swift.min(seconds, measured[key]?.seconds ?? seconds), sizes + results.map { $0.1 }, (measured[key]?.count ?? 0) + 1)
+            if seconds < measured[key]?.seconds ?? .infinity {
+                measured[key] = (seconds, sizes + results.map { $0.1 }, earlyTimes, (measured[key]?.count ?? 0) + 1)
+            } else {
+                measured[key]!.count += 1
+            }
             return results
         }
-        usleep(UInt32(m.seconds * 1e6))
-        return m.sizes.enumerated().map { part, size in
-            let target = out.take(part: part, bytes: size)
+        // Parts the real unit sent early go out at the same point of the sleep.
+        func zeroResult(_ part: Int) -> (ResultTarget, Int) {
+            let size = m.sizes[part], target = out.take(part: part, bytes: size)
             target.base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
             var writer = PayloadWriter(target)
             ResultHeader(kind: work.kind, part: UInt8(part)).write(&writer)
             return (target, size)
         }
+        var slept = 0.0
+        for (part, at) in m.earlySeconds.enumerated() {
+            usleep(UInt32(Swift.max(0, at - slept) * 1e6))
+            slept = Swift.max(slept, at)
+            let (target, size) = zeroResult(part)
+            try early(target, size)
+        }
+        usleep(UInt32(Swift.max(0, m.seconds - slept) * 1e6))
+        return (m.earlySeconds.count..<m.sizes.count).map(zeroResult)
     }
 
     /// Computes one unit; returns the result messages' buffers and byte counts, in sending order,

@@ -147,10 +147,7 @@ public final class HVAE<T: Scalar> {
         // −β·log p(z2) first: its gradient with respect to the prior statistics is then final, and
         // a worker can send it while the rest runs. Its part of ∂z2 is added where it always was.
         let d2p = dz2Prior.reserve(rows * m)
-        d2p.update(repeating: 0, count: rows * m)
-        for r in 0..<rows { g[r] = -beta }
-        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
-        prior.backward(upstream: g, rows: rows, z: zz2, ldz: m, stats: priorStats, p, dz: d2p, dStats: dPriorStats)
+        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz2, stats: priorStats, p, upstream: g, dz: d2p, dStats: dPriorStats)
         priorStatsReady?()
         let dc = dConcat.reserve(rows * 2 * h), half = dHalf.reserve(rows * 2 * h)
         let d1 = dz1.reserve(rows * m), d2 = dz2.reserve(rows * m), dt = dzTmp.reserve(rows * m)

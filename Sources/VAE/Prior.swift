@@ -86,6 +86,21 @@ public final class Prior<T: Scalar> {
         }
     }
 
+    /// The backward of the loss's `−β·Σ_r log p(z_r)` term on its own, before the rest of a
+    /// backward pass: writes (not adds) its gradient with respect to `z` into `dz` (`[rows, M]`)
+    /// and, for the VampPrior, with respect to the statistics into `dStats` (`[K, 2M]`); MoG
+    /// parameters' gradients as `backward`. `upstream` is `[rows]` scratch, left holding −β.
+    @inlinable
+    public func negativeLogDensityBackward(beta: T, rows: Int, z: UnsafePointer<T>, stats: UnsafePointer<T>?,
+                                           _ p: ParameterAccess<T>, upstream g: UnsafeMutablePointer<T>,
+                                           dz: UnsafeMutablePointer<T>, dStats: UnsafeMutablePointer<T>?) {
+        let m = latent
+        dz.update(repeating: 0, count: rows * m)
+        for r in 0..<rows { g[r] = -beta }
+        dStats?.update(repeating: 0, count: components * 2 * m)
+        backward(upstream: g, rows: rows, z: z, ldz: m, stats: stats, p, dz: dz, dStats: dStats)
+    }
+
     /// Adds the gradients of `Σ_r g_r·log p(z_r)` into `dz` and into the statistics' gradient
     /// (VampPrior, `dStats` `[K, 2M]`) or the MoG parameters' gradient.
     @inlinable

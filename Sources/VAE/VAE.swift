@@ -97,10 +97,7 @@ public final class VAE<T: Scalar> {
         // −β·log p(z) first: its gradient with respect to the prior statistics is then final, and
         // a worker can send it while the rest runs. Its part of ∂z is added where it always was.
         let dzp = dzPrior.reserve(rows * m)
-        dzp.update(repeating: 0, count: rows * m)
-        for r in 0..<rows { g[r] = -beta }
-        if let d = dPriorStats { d.update(repeating: 0, count: prior.components * 2 * m) }
-        prior.backward(upstream: g, rows: rows, z: zz, ldz: m, stats: priorStats, p, dz: dzp, dStats: dPriorStats)
+        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz, stats: priorStats, p, upstream: g, dz: dzp, dStats: dPriorStats)
         priorStatsReady?()
         // Reconstruction: ∂(−log p(x|z))/∂z through the decoder.
         let dh = dHidden.reserve(rows * hdim * 2), spare = dh + rows * hdim

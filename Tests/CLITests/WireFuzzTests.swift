@@ -114,9 +114,11 @@ final class WireFuzzTests: XCTestCase {
         try SafeTensors.read(from: dir.appendingPathComponent("last.safetensors")).tensors
     }
 
-    static func residentKB(_ pid: Int32) -> Int {
+    /// A process's resident memory in kB from `/proc/PID/status`: `VmRSS` (all of it), `RssAnon`
+    /// (its private memory) or `RssShmem` (pages of shared segments it has mapped and touched).
+    static func residentKB(_ pid: Int32, _ field: String = "VmRSS") -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 

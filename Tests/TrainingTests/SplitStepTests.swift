@@ -81,6 +81,48 @@ final class SplitStepTests: XCTestCase {
         }
         XCTAssertEqual(try train(threads: 1), try train(threads: 3))
     }
+
+    /// A data unit's ∂loss/∂S is final when `dStatsReady` is called (a worker sends it from
+    /// there), the call comes once, and asking for it leaves every gradient bit as it was.
+    func testDataUnit_StatsGradientReadyEarly_FinalAndSameBits() {
+        for a in Architecture.allCases {
+            let model = LatentModel<Float>.make(Self.config(a))
+            let values = ParameterVector<Float>(layout: model.layout)
+            model.initialize(values, seed: 5, pseudoInputImages: nil)
+            let k = model.config.components, w = 2 * model.config.latentSize, rows = 4
+            let stats = ParameterVector<Float>(layout: model.layout)   // scratch for the prior pass
+            var s = [Float](repeating: 0, count: k * w)
+            s.withUnsafeMutableBufferPointer {
+                Units.priorForward(model, chunk: 0, range: 0..<k, values: values.data, scratch: stats.data, into: $0.baseAddress!)
+            }
+            let x = batch(rows: rows, d: 20)
+            var eps = [Float](repeating: 0, count: rows * model.noiseWidth)
+            eps.withUnsafeMutableBufferPointer {
+                for r in 0..<rows {
+                    Units.drawNoise(seed: 1, epoch: 0, sample: r, purpose: .reparameterization,
+                                    into: $0.baseAddress! + r * model.noiseWidth, count: model.noiseWidth)
+                }
+            }
+            func run(early: Bool) -> (gradient: [Float], dStats: [Float], atReady: [[Float]]) {
+                let g = ParameterVector<Float>(layout: model.layout), scratch = ParameterVector<Float>(layout: model.layout)
+                var ds = [Float](repeating: .nan, count: k * w)
+                var seen: [[Float]] = []
+                ds.withUnsafeMutableBufferPointer { dsp in
+                    let base = dsp.baseAddress!
+                    _ = Units.data(model, x: x, noise: eps, rows: rows, beta: 0.7, stats: s, values: values.data,
+                                   gradient: g.data, dStats: base, scratch: scratch.data,
+                                   dStatsReady: early ? { _ in seen.append(Array(UnsafeBufferPointer(start: base, count: k * w))) } : nil)
+                }
+                return (g.storage.scalars, ds, seen)
+            }
+            let plain = run(early: false), early = run(early: true)
+            XCTAssertEqual(early.atReady.count, 1, "\(a)")
+            XCTAssertEqual(early.atReady.first?.map(\.bitPattern), early.dStats.map(\.bitPattern), "\(a): ∂S changed after it was sent")
+            XCTAssertEqual(early.gradient.map(\.bitPattern), plain.gradient.map(\.bitPattern), "\(a)")
+            XCTAssertEqual(early.dStats.map(\.bitPattern), plain.dStats.map(\.bitPattern), "\(a)")
+            XCTAssertTrue(early.dStats.contains { $0 != 0 } && early.gradient.contains { $0 != 0 })
+        }
+    }
 }
 
 final class TreeSumTests: XCTestCase {
