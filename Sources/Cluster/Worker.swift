@@ -210,6 +210,12 @@ public final class Worker {
             log.warning("the coordinator has been silent for \(ContinuousClock.now - lastHeard); joining again")
             self.session = nil
             sink.shared = nil
+            // A coordinator killed outright leaves its segments' names in /dev/shm (memory, until
+            // the next coordinator on this host would remove them): remove those whose creator is gone.
+            let removed = SharedSegment.removeStale()
+            if !removed.isEmpty {
+                log.info("removed \(removed.count) shared-memory segment(s) of coordinators no longer running: \(removed.joined(separator: ", "))")
+            }
             try join()
         }
     }

@@ -69,8 +69,26 @@ extension ClusterProcessTests {
     }
 
     /// A coordinator killed with SIGKILL leaves its parameter segment (its arenas lost their names
-    /// when the worker mapped them); the next coordinator on the host removes it, as its creator
-    /// is gone, and trains with the bits of one process.
+    /// when the worker mapped them). A worker that notices the silence removes it, as its creator
+    /// is gone.
+    func testSharedMemory_KilledCoordinatorsSegmentRemovedByItsWorker() throws {
+        let (first, endpoint) = try coordinatorOnAnyPort(["--heartbeat-ms", "100", "--worker-timeout", "5"]
+                                                         + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed-w").path])
+        defer { if first.process.isRunning { first.process.terminate() } }
+        let worker = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
+        defer { if worker.process.isRunning { worker.process.terminate() } }
+        XCTAssertTrue(first.waitFor("epoch 1 "), first.output)
+        let id = try XCTUnwrap(runID(in: first.output))
+        XCTAssertEqual(segments(ofRun: id).count, 1, first.output)
+        kill(first.process.processIdentifier, SIGKILL)
+        first.finish()
+        XCTAssertNotEqual(worker.finish(seconds: 30), 0, "it gives up on its connect timeout")
+        XCTAssertTrue(worker.output.contains("removed 1 shared-memory segment(s)") && worker.output.contains("largevae-\(id)-"), worker.output)
+        XCTAssertEqual(segments(ofRun: id), [])
+    }
+
+    /// The same with the worker killed too, before it notices: the next coordinator on the host
+    /// removes the segment, as its creator is gone, and trains with the bits of one process.
     func testSharedMemory_KilledCoordinatorsSegmentRemovedByTheNext() throws {
         let (first, endpoint) = try coordinatorOnAnyPort(["--heartbeat-ms", "100", "--worker-timeout", "5"]
                                                          + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed").path])
@@ -82,6 +100,7 @@ extension ClusterProcessTests {
         let id = try XCTUnwrap(runID(in: first.output))
         XCTAssertEqual(segments(ofRun: id), ["largevae-\(id)-\(first.process.processIdentifier)-parameters"])
         kill(first.process.processIdentifier, SIGKILL)
+        kill(worker.process.processIdentifier, SIGKILL)   // within its 2 s of patience (20 heartbeats)
         first.finish()
         worker.finish(seconds: 30)
         XCTAssertEqual(segments(ofRun: id).count, 1, "a killed coordinator cannot remove its segment")
