@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by local.sh and ssh.sh: how a launcher waits for one coordinator and its workers.
+# Sourced by local.sh, ssh.sh and slurm.sbatch: how a launcher waits for one coordinator and its
+# workers, and passes them their keys.
 # Not a command of its own. Callers set PROG (for messages) and keep their children's pids.
 
 # is_count VALUE: a whole number of at least 1.

@@ -64,8 +64,6 @@ public final class ClusterEngine: StepEngine {
     var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
-    /// Bytes the last step moved through shared memory rather than the socket (see `RoundStatistics`).
-    public private(set) var stepSharedBytes = 0.0
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -121,7 +119,7 @@ public final class ClusterEngine: StepEngine {
         let w = 2 * model.config.latentSize, d = model.config.inputSize, width = precision.bytesPerElement
         let statsBytes = priorUnits.isEmpty ? 0 : 4 * model.config.components * w
         let dataUnits = plan.dataUnits(rows: plan.batchSize).count
-        let gradientBytes = ResultHeader.size + Swift.max(4 * model.layout.count, width * ranges.data.count)
+        let gradientBytes = ResultHeader.dataGradientCapacity(layoutCount: model.layout.count, dataCount: ranges.data.count, precision: precision)
         var slots: [Int] = []
         for r in priorUnits { slots += [ResultHeader.size + 4 * r.count * w, 0] }
         for _ in 0..<dataUnits { slots += [ResultHeader.size + LossSums.wireSize + statsBytes, gradientBytes] }
@@ -175,7 +173,7 @@ public final class ClusterEngine: StepEngine {
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
         m.bytesSent = Double(now.bytesSent - before.bytesSent)
         m.bytesReceived = Double(now.bytesReceived - before.bytesReceived)
-        stepSharedBytes = Double(now.sharedBytes - before.sharedBytes)
+        m.sharedBytes = Double(now.sharedBytes - before.sharedBytes)
         m.serializationSeconds = serializationSeconds
         serializationSeconds = 0
         stepMetrics = m
@@ -238,17 +236,23 @@ public final class ClusterEngine: StepEngine {
     /// a message made from the region when they need it.
     func publishShared(_ values: ParameterVector<Float>, _ shared: SharedParameters, update: @escaping (Range<Int>) -> Void) {
         version += 1
-        let width = precision.bytesPerElement, precision = self.precision, blocks = self.blocks
+        let precision = self.precision, blocks = self.blocks
         let region = shared.region(for: version)
         coordinator.beginParameters(version: version, buffer: nil, chunkCount: 1)
         DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
             update(blocks[b])
-            var out = PayloadWriter(base: region + width * blocks[b].lowerBound, capacity: width * blocks[b].count)
-            out.append(floats: values.data + blocks[b].lowerBound, count: blocks[b].count, precision: precision)
+            Self.write(values, blocks[b], into: region, precision: precision)
         }
         coordinator.sharedParametersWritten(version: version)
         sentFrom = values
         updatedSinceSent = false
+    }
+
+    /// Elements `range` of `values`, encoded in `precision`, at their place in a shared region.
+    static func write(_ values: ParameterVector<Float>, _ range: Range<Int>, into region: UnsafeMutableRawPointer, precision: WirePrecision) {
+        let width = precision.bytesPerElement
+        var out = PayloadWriter(base: region + width * range.lowerBound, capacity: width * range.count)
+        out.append(floats: values.data + range.lowerBound, count: range.count, precision: precision)
     }
 
     // MARK: phases
@@ -380,10 +384,7 @@ public final class ClusterEngine: StepEngine {
         var offset = 0
         for chunk in chunkOrder {
             update?(chunk)   // one thread: libzmq's I/O thread streams the previous chunks meanwhile
-            if let region {
-                var out = PayloadWriter(base: region + width * chunk.lowerBound, capacity: width * chunk.count)
-                out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
-            }
+            if let region { Self.write(values, chunk, into: region, precision: precision) }
             guard let buffer else { continue }
             var out = PayloadWriter(buffer, from: offset)
             out.append(UInt64(chunk.lowerBound))

@@ -1,11 +1,9 @@
 import Foundation
 import Logging
 import Transport
-import VAE
 
 /// What the coordinator does with each message it receives.
 extension Coordinator {
-
     func handle(_ message: ReceivedMessage) {
         guard message.count == 3 else { return drop(nil, "a message of \(message.count) frames (expected 3 with the routing id)") }
         let peer = message.bytes(0)

@@ -13,8 +13,7 @@ extension Coordinator {
     /// The parameter segment, made when the coordinator starts (nil, with a warning, if it cannot be).
     static func makeSharedParameters(options: CoordinatorOptions, count: Int, log: Logger) -> SharedParameters? {
         guard options.sharedMemory, SharedSegment.hostIdentity() != nil else { return nil }
-        let stale = SharedSegment.removeStale()
-        if !stale.isEmpty { log.info("removed \(stale.count) shared-memory segment(s) of coordinators no longer running: \(stale.joined(separator: ", "))") }
+        removeStaleSegments(log: log)
         do {
             return try SharedParameters(path: segmentPrefix(runID: options.runID) + "-parameters", count: count)
         } catch {
@@ -42,9 +41,9 @@ extension Coordinator {
             }
         }
         let offer = SharedMemoryOffer(
-            parameters: .init(path: parameters.segment.path, size: parameters.segment.size, token: parameters.segment.token.hexString),
+            parameters: .init(parameters.segment),
             parameterRegions: parameters.offsets, regionBytes: parameters.regionBytes,
-            arena: arena.offer, arenaID: arena.id, unitSlots: resultUnitSlots, slotOffsets: arena.offsets, slotBytes: arena.capacities)
+            arena: .init(arena.segment), arenaID: arena.id, unitSlots: resultUnitSlots, slotOffsets: arena.offsets, slotBytes: arena.capacities)
         return (offer, arena)
     }
 

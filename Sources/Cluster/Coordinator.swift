@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Transport
-import VAE
 
 /// How the coordinator runs.
 public struct CoordinatorOptions: Sendable {

@@ -108,6 +108,13 @@ struct ResultHeader: Equatable {
         guard seconds.isFinite && seconds >= 0 else { throw WireError.malformedPayload("compute time \(seconds)") }
         return ResultHeader(kind: kind, part: part, seconds: seconds)
     }
+
+    /// The buffer (or shared slot) a data unit's gradient part is made in: room for the whole
+    /// layout in fp32, which a worker computes into directly, or for the data range in the wire's
+    /// encoding, whichever is larger; the header first.
+    static func dataGradientCapacity(layoutCount: Int, dataCount: Int, precision: WirePrecision) -> Int {
+        size + Swift.max(4 * layoutCount, precision.bytesPerElement * dataCount)
+    }
 }
 
 extension LossSums {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Transport
 
 /// The shared-memory bulk path for workers on the coordinator's host.
@@ -6,8 +7,8 @@ import Transport
 /// Control messages stay on the socket, with every check; only parameters and result bodies move
 /// through `/dev/shm`:
 /// ```
-/// /dev/shm/largevae-RUN-parameters   token | region 0 | region 1        version v in region v % 2
-/// /dev/shm/largevae-RUN-PID-wN   token | slot 0 | slot 1 | …        one per admitted worker
+/// /dev/shm/largevae-RUN-PID-parameters   token | region 0 | region 1   version v in region v % 2
+/// /dev/shm/largevae-RUN-PID-wN           token | slot 0 | slot 1 | …   one per admitted worker
 ///                                    slot 2·(u mod N) + p: result part p of the round's unit u
 /// parameters (flag sharedMemory):    u32 region, u32 0, u64 element count   (precision from the flags)
 /// result     (flag sharedMemory):    result header (16 B), u32 arena id, u32 slot, u64 bytes
@@ -36,6 +37,13 @@ struct SharedMemoryOffer: Codable, Equatable {
         var size: Int
         /// The 128-bit token at the start of the segment, as hex.
         var token: String
+
+        /// What a worker needs to open `segment`.
+        init(_ segment: SharedSegment) {
+            path = segment.path
+            size = segment.size
+            token = segment.token.hexString
+        }
     }
 
     var parameters: Segment
@@ -69,6 +77,15 @@ struct SharedMemoryOffer: Codable, Equatable {
             if sharedLayout(bytes).size <= budget || n == 1 { return (n, bytes) }
         }
         return (0, [])
+    }
+}
+
+/// Removes the names of segments whose coordinator is no longer running (`SharedSegment.removeStale`),
+/// and says so: a coordinator does this as it starts, a worker when its coordinator falls silent.
+func removeStaleSegments(log: Logger) {
+    let removed = SharedSegment.removeStale()
+    if !removed.isEmpty {
+        log.info("removed \(removed.count) shared-memory segment(s) of coordinators no longer running: \(removed.joined(separator: ", "))")
     }
 }
 
@@ -116,7 +133,6 @@ final class ResultArena {
         capacities = slotBytes
     }
 
-    var offer: SharedMemoryOffer.Segment { .init(path: segment.path, size: segment.size, token: segment.token.hexString) }
 }
 
 /// The coordinator's parameter segment: two regions of `4 · count` bytes.
@@ -208,6 +224,7 @@ struct ResultTarget {
 /// else (and for parts without a free slot) pooled send buffers.
 struct ResultSink {
     var pool = BufferPool()
+    /// The current session's segments (set before each unit).
     var shared: WorkerSharedMemory?
     var unit = 0
     var step: UInt64 = 0

@@ -189,7 +189,6 @@ public final class Worker {
                         log.warning("using the socket instead of shared memory: \(error.localizedDescription)")
                     }
                 }
-                sink.shared = session.shared
                 log.info("joined run \(String(header.runID, radix: 16)): \(welcome.config.architecture)/\(welcome.config.prior), \(welcome.table.entries.count) tensors, wire \(welcome.precision)\(session.shared == nil ? "" : ", shared memory")")
                 try send(ready)
                 return
@@ -209,13 +208,9 @@ public final class Worker {
         if ContinuousClock.now - lastHeard > interval * 20 {
             log.warning("the coordinator has been silent for \(ContinuousClock.now - lastHeard); joining again")
             self.session = nil
-            sink.shared = nil
             // A coordinator killed outright leaves its segments' names in /dev/shm (memory, until
-            // the next coordinator on this host would remove them): remove those whose creator is gone.
-            let removed = SharedSegment.removeStale()
-            if !removed.isEmpty {
-                log.info("removed \(removed.count) shared-memory segment(s) of coordinators no longer running: \(removed.joined(separator: ", "))")
-            }
+            // the next coordinator on this host would remove them).
+            removeStaleSegments(log: log)
             try join()
         }
     }
@@ -240,6 +235,7 @@ public final class Worker {
             throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
         let start = ContinuousClock.now
+        sink.shared = s.shared
         sink.unit = Int(header.unitID)
         sink.step = header.step
         var reply = WireHeader(type: .result, runID: s.runID, step: header.step, unitID: header.unitID)

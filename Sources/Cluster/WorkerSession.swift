@@ -69,9 +69,7 @@ final class Session {
         if header.unitCount == 1 && count == n, let inPlace = section.inPlace {
             parameters = inPlace
             parameterMessage = message
-            parameterVersion = header.step
-            assembling = nil
-            priorForwards.removeAll()
+            adopt(version: header.step)
             return
         }
         if assembling?.version != header.step { assembling = (header.step, [], header.unitCount) }
@@ -79,11 +77,14 @@ final class Session {
         parameters = UnsafePointer(values.data)
         parameterMessage = nil
         assembling!.received.insert(header.unitID)
-        if assembling!.received.count == Int(assembling!.total) {
-            parameterVersion = header.step
-            assembling = nil
-            priorForwards.removeAll()
-        }
+        if assembling!.received.count == Int(assembling!.total) { adopt(version: header.step) }
+    }
+
+    /// The parameters now hold version `v` whole: prior caches of older versions are stale.
+    func adopt(version v: UInt64) {
+        parameterVersion = v
+        assembling = nil
+        priorForwards.removeAll()
     }
 
     /// A version in a shared region: `u32 region, u32 0, u64 element count`. fp32 values are used
@@ -110,9 +111,7 @@ final class Session {
             parameters = UnsafePointer(values.data)
         }
         parameterMessage = nil
-        parameterVersion = header.step
-        assembling = nil
-        priorForwards.removeAll()
+        adopt(version: header.step)
     }
 
     /// Emulated units: the fastest of the first real computations, the result sizes, and when
@@ -263,7 +262,8 @@ final class Session {
         var gradientBuffer: ResultTarget?
         var target: UnsafeMutablePointer<Float>?
         if work.gradient {
-            let buffer = out.take(part: 1, bytes: ResultHeader.size + Swift.max(4 * model.layout.count, precision.bytesPerElement * dataCount))
+            let buffer = out.take(part: 1, bytes: ResultHeader.dataGradientCapacity(layoutCount: model.layout.count, dataCount: dataCount,
+                                                                                     precision: precision))
             gradientBuffer = buffer
             target = precision == .fp32
                 ? (buffer.base + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
@@ -274,7 +274,6 @@ final class Session {
         // Part 0: the loss sums and ∂loss/∂S. With ∂S it is sent as soon as ∂S is final, so that
         // the coordinator can issue the prior's backward units while this unit finishes.
         let first = out.take(part: 0, bytes: ResultHeader.size + LossSums.wireSize + (vampGradient ? 4 * statsCount : 0))
-        let statsCount = self.statsCount
         func firstPart(_ sums: LossSums) -> (ResultTarget, Int) {
             var writer = PayloadWriter(first)
             ResultHeader(kind: .data, part: 0).write(&writer)
@@ -284,13 +283,11 @@ final class Session {
         }
         var messages: [(ResultTarget, Int)] = []
         var earlyError: Error?
-        let sums = withoutActuallyEscaping(early) { early in
-            Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
-                       gradient: target, dStats: ds, scratch: gradient.data,
-                       dStatsReady: vampGradient ? { sums in
-                           let (t, n) = firstPart(sums)
-                           do { try early(t, n) } catch { earlyError = error }
-                       } : nil)
+        let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
+                              gradient: target, dStats: ds, scratch: gradient.data) { sums in
+            guard vampGradient else { return }
+            let (t, n) = firstPart(sums)
+            do { try early(t, n) } catch { earlyError = error }
         }
         if let earlyError { throw earlyError }
         if !vampGradient { messages.append(firstPart(sums)) }

@@ -98,19 +98,24 @@ public final class RunRecorder: TrainingObserver {
     }
 
     /// Drops metrics lines of epochs after `epoch` (written before a crash, and about to be
-    /// replayed), so that a resumed run's metrics files hold each epoch once.
-    public func truncateMetrics(after epoch: Int, globalStep: Int) throws {
+    /// replayed), so that a resumed run's metrics files hold each epoch once; returns the epochs
+    /// kept, the run's history.
+    public func truncateMetrics(after epoch: Int, globalStep: Int) throws -> [EpochRecord] {
         try truncateCSV(url("steps.csv")) { (Int($0) ?? Int.max) <= globalStep }
         try truncateCSV(url("metrics.csv")) { (Int($0) ?? Int.max) <= epoch }
         let file = url("metrics.jsonl")
-        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return }
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [] }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        let kept = lines.filter { line in
-            (try? JSONDecoder().decode(EpochRecord.self, from: Data(line.utf8))).map { $0.epoch <= epoch } ?? false
+        var kept: [Substring] = [], records: [EpochRecord] = []
+        for line in lines {
+            guard let r = try? JSONDecoder().decode(EpochRecord.self, from: Data(line.utf8)), r.epoch <= epoch else { continue }
+            kept.append(line)
+            records.append(r)
         }
         if kept.count != lines.count {
             try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: file)
         }
+        return records
     }
 
     /// Keeps a CSV file's header and the lines whose first field `keep` accepts.

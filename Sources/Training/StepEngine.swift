@@ -62,9 +62,25 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public var serializationSeconds = 0.0
     public var bytesSent = 0.0
     public var bytesReceived = 0.0
+    /// Bytes that moved through shared memory instead of the socket (parameters and results).
+    public var sharedBytes = 0.0
     public var workers = 0.0
 
     public init() {}
+
+    /// Decodes metrics lines written before `sharedBytes` existed as well (it is 0 there).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        computeSeconds = try c.decode(Double.self, forKey: .computeSeconds)
+        communicationSeconds = try c.decode(Double.self, forKey: .communicationSeconds)
+        updateSeconds = try c.decode(Double.self, forKey: .updateSeconds)
+        serializationSeconds = try c.decode(Double.self, forKey: .serializationSeconds)
+        bytesSent = try c.decode(Double.self, forKey: .bytesSent)
+        bytesReceived = try c.decode(Double.self, forKey: .bytesReceived)
+        sharedBytes = try c.decodeIfPresent(Double.self, forKey: .sharedBytes) ?? 0
+        workers = try c.decode(Double.self, forKey: .workers)
+    }
 
     /// The element-wise sum (for means over an epoch).
     public static func + (a: StepMetrics, b: StepMetrics) -> StepMetrics {
@@ -76,6 +92,7 @@ public struct StepMetrics: Codable, Equatable, Sendable {
         s.serializationSeconds = a.serializationSeconds + b.serializationSeconds
         s.bytesSent = a.bytesSent + b.bytesSent
         s.bytesReceived = a.bytesReceived + b.bytesReceived
+        s.sharedBytes = a.sharedBytes + b.sharedBytes
         s.workers = a.workers + b.workers
         return s
     }
@@ -84,7 +101,7 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public func scaled(by n: Double) -> StepMetrics {
         var s = self
         s.seconds /= n; s.computeSeconds /= n; s.communicationSeconds /= n; s.updateSeconds /= n; s.serializationSeconds /= n
-        s.bytesSent /= n; s.bytesReceived /= n; s.workers /= n
+        s.bytesSent /= n; s.bytesReceived /= n; s.sharedBytes /= n; s.workers /= n
         return s
     }
 }

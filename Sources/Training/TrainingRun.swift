@@ -146,22 +146,20 @@ public final class TrainingRun {
                                             key: RandomKey(seed: options.seed, epoch: UInt32(e), index: 0, purpose: .shuffle))
         let steps = (order.count + b - 1) / b
         let start = Date()
-        var sums = epochSums
-        let resumedCount = sums.count, firstStep = stepInEpoch
+        let resumedCount = epochSums.count, firstStep = stepInEpoch
         var cluster: StepMetrics?
         let x = batch.reserve(b * config.inputSize)
         try order.withUnsafeBufferPointer { all in
             for s in firstStep..<steps {
                 let rows = UnsafeBufferPointer(rebasing: all[(s * b)..<Swift.min((s + 1) * b, all.count)])
                 train.fill(indices: rows, epoch: e, into: x)
-                sums = sums + (try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta))
+                epochSums = epochSums + (try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta))
                 stepInEpoch = s + 1
-                epochSums = sums
                 let elapsed = Date().timeIntervalSince(start)
                 let metrics = trainer.engine.stepMetrics
                 if let m = metrics { cluster = cluster.map { $0 + m } ?? m }
-                observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: sums.loss / Double(sums.count),
-                                                    samplesPerSecond: Double(sums.count - resumedCount) / Swift.max(elapsed, 1e-9),
+                observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: epochSums.loss / Double(epochSums.count),
+                                                    samplesPerSecond: Double(epochSums.count - resumedCount) / Swift.max(elapsed, 1e-9),
                                                     elapsed: elapsed, cluster: metrics, globalStep: trainer.adam.step))
                 if stop?.isRequested == true {
                     try observer?.checkpointDue(run: self)
@@ -174,6 +172,7 @@ public final class TrainingRun {
         }
         let seconds = Date().timeIntervalSince(start)
         let val = try evaluate(validation, values: trainer.values)
+        let sums = epochSums
         epoch = e
         stepInEpoch = 0
         epochSums = LossSums()

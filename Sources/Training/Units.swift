@@ -31,12 +31,11 @@ public enum Units {
                                        rows: Int, beta: T, stats: UnsafePointer<T>?, values: UnsafePointer<T>,
                                        gradient: UnsafeMutablePointer<T>?, dStats: UnsafeMutablePointer<T>?,
                                        scratch: UnsafeMutablePointer<T>,
-                                       dStatsReady: ((LossSums) -> Void)? = nil) -> LossSums {
+                                       dStatsReady: (LossSums) -> Void = { _ in }) -> LossSums {
         let access = ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false)
         let sums = model.forward(x: x, noise: noise, rows: rows, beta: beta, priorStats: stats, access)
         if gradient != nil {
-            model.backward(beta: beta, priorStats: stats, access, dPriorStats: dStats,
-                           priorStatsReady: dStatsReady.map { ready in { ready(sums) } })
+            model.backward(beta: beta, priorStats: stats, access, dPriorStats: dStats, priorStatsReady: { dStatsReady(sums) })
         }
         return sums
     }

@@ -115,7 +115,6 @@ public final class SharedSegment: @unchecked Sendable {
         _ = Glibc.unlink(path)
     }
 
-
     /// The `count` bytes at `offset`, which the caller has checked lie inside the segment.
     public func bytes(at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer {
         precondition(offset >= Self.dataOffset && count >= 0 && offset + count <= size, "region outside the segment")

@@ -139,7 +139,7 @@ public final class HVAE<T: Scalar> {
     }
 
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                                  dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (() -> Void)? = nil) {
+                                  dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: () -> Void = {}) {
         let m = config.latentSize, h = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }
         let zz1 = z1.data, zz2 = z2.data
@@ -148,7 +148,7 @@ public final class HVAE<T: Scalar> {
         // a worker can send it while the rest runs. Its part of ∂z2 is added where it always was.
         let d2p = dz2Prior.reserve(rows * m)
         prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz2, stats: priorStats, p, upstream: g, dz: d2p, dStats: dPriorStats)
-        priorStatsReady?()
+        priorStatsReady()
         let dc = dConcat.reserve(rows * 2 * h), half = dHalf.reserve(rows * 2 * h)
         let d1 = dz1.reserve(rows * m), d2 = dz2.reserve(rows * m), dt = dzTmp.reserve(rows * m)
         // Reconstruction through the decoder, into z1 and z2.

@@ -132,7 +132,7 @@ public final class LatentModel<T: Scalar> {
     /// be issued while it finishes).
     @inlinable
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                         dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (() -> Void)? = nil) {
+                         dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: () -> Void = {}) {
         switch network {
         case .vae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: priorStatsReady)
         case .hvae(let n): n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: priorStatsReady)

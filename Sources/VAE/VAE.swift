@@ -89,7 +89,7 @@ public final class VAE<T: Scalar> {
     }
 
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                                  dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (() -> Void)? = nil) {
+                                  dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: () -> Void = {}) {
         let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }
         let zz = z.data, stats = encoder.stats
@@ -98,7 +98,7 @@ public final class VAE<T: Scalar> {
         // a worker can send it while the rest runs. Its part of ∂z is added where it always was.
         let dzp = dzPrior.reserve(rows * m)
         prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz, stats: priorStats, p, upstream: g, dz: dzp, dStats: dPriorStats)
-        priorStatsReady?()
+        priorStatsReady()
         // Reconstruction: ∂(−log p(x|z))/∂z through the decoder.
         let dh = dHidden.reserve(rows * hdim * 2), spare = dh + rows * hdim
         observation.backward(p, hiddenGradient: dh)

@@ -37,7 +37,6 @@ enum ClusterBench {
         var step = 0
         var times: [Double] = []
         var metrics: [StepMetrics] = []
-        var sharedBytes: [Double] = []
 
         /// - Parameters:
         ///   - emulated: workers that emulate their compute (`--emulate-compute`).
@@ -66,7 +65,6 @@ enum ClusterBench {
                 try trainer.step(x: x, sampleIndices: indices, epoch: 0, beta: 1)
                 seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if record, let m = trainer.engine.stepMetrics { metrics.append(m) }
-                if record, let e = trainer.engine as? ClusterEngine { sharedBytes.append(e.stepSharedBytes) }
                 step += 1
             }
             if record { times.append(seconds / Double(n)) }
@@ -94,7 +92,7 @@ enum ClusterBench {
                           communication_ms: 1e3 * mean.communicationSeconds, update_ms: 1e3 * mean.updateSeconds,
                           coordinator_overhead: (mean.updateSeconds + mean.serializationSeconds) / mean.seconds,
                           megabytes_sent_per_step: mean.bytesSent / 1e6, megabytes_received_per_step: mean.bytesReceived / 1e6,
-                          megabytes_shared_per_step: s.sharedBytes.reduce(0, +) / Swift.max(Double(s.sharedBytes.count), 1) / 1e6,
+                          megabytes_shared_per_step: mean.sharedBytes / 1e6,
                           wire_precision: flags.wirePrecision.rawValue)
         }
     }

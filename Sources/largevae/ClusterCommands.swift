@@ -133,13 +133,17 @@ final class ClusterSession {
             if p.isRunning { p.terminate() }
         }
         children.removeAll()
+        removeKeys()
+    }
+
+    func removeKeys() {
         if let keyDirectory { try? FileManager.default.removeItem(at: keyDirectory) }
         keyDirectory = nil
     }
 
     deinit {
         for p in children where p.isRunning { p.terminate() }
-        if let keyDirectory { try? FileManager.default.removeItem(at: keyDirectory) }
+        removeKeys()
     }
 }
 

@@ -168,10 +168,7 @@ struct Train: ParsableCommand {
         for (url, error) in skipped {
             Console.logger.warning("cannot resume from \(url.lastPathComponent): \(error.localizedDescription); using \(used.lastPathComponent), the checkpoint before it")
         }
-        try recorder.truncateMetrics(after: run.epoch, globalStep: run.trainer.adam.step)
-        let lines = (try? String(contentsOf: recorder.url("metrics.jsonl"), encoding: .utf8)) ?? ""
-        run.history = lines.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
-            .filter { $0.epoch <= run.epoch }
+        run.history = try recorder.truncateMetrics(after: run.epoch, globalStep: run.trainer.adam.step)
         let at = run.stepInEpoch > 0 ? "at step \(run.stepInEpoch) of epoch \(run.epoch + 1)" : "after epoch \(run.epoch)"
         Console.logger.info("resuming \(at) from \(used.lastPathComponent) (best validation loss \(run.bestValidationLoss) at epoch \(run.bestEpoch))")
     }

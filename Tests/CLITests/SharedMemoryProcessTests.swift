@@ -68,20 +68,29 @@ extension ClusterProcessTests {
         XCTAssertEqual(try tensors(off), try tensors(local))
     }
 
-    /// A coordinator killed with SIGKILL leaves its parameter segment (its arenas lost their names
-    /// when the worker mapped them). A worker that notices the silence removes it, as its creator
-    /// is gone.
-    func testSharedMemory_KilledCoordinatorsSegmentRemovedByItsWorker() throws {
+    /// A coordinator with one shared-memory worker (2 s of patience: 20 heartbeats of 100 ms),
+    /// killed with SIGKILL once training runs. Its parameter segment is left (its arena lost its
+    /// name when the worker mapped it). Returns the worker and the run id.
+    func killedCoordinatorWithOrphan(_ name: String) throws -> (worker: Spawned, id: String) {
         let (first, endpoint) = try coordinatorOnAnyPort(["--heartbeat-ms", "100", "--worker-timeout", "5"]
-                                                         + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed-w").path])
+                                                         + args("vae") + ["--epochs", "50", "--run-dir", runDirectory(name).path])
         defer { if first.process.isRunning { first.process.terminate() } }
         let worker = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
-        defer { if worker.process.isRunning { worker.process.terminate() } }
         XCTAssertTrue(first.waitFor("epoch 1 "), first.output)
-        let id = try XCTUnwrap(runID(in: first.output))
-        XCTAssertEqual(segments(ofRun: id).count, 1, first.output)
+        XCTAssertTrue(first.output.contains("worker orphan exchanges parameters and results through shared memory"), first.output)
+        let id: String
+        do { id = try XCTUnwrap(runID(in: first.output), first.output) } catch { worker.process.terminate(); throw error }
+        XCTAssertEqual(segments(ofRun: id), ["largevae-\(id)-\(first.process.processIdentifier)-parameters"])
         kill(first.process.processIdentifier, SIGKILL)
         first.finish()
+        return (worker, id)
+    }
+
+    /// A worker that notices its killed coordinator's silence removes the segment it left, as its
+    /// creator is gone.
+    func testSharedMemory_KilledCoordinatorsSegmentRemovedByItsWorker() throws {
+        let (worker, id) = try killedCoordinatorWithOrphan("shm-killed-w")
+        defer { if worker.process.isRunning { worker.process.terminate() } }
         XCTAssertNotEqual(worker.finish(seconds: 30), 0, "it gives up on its connect timeout")
         XCTAssertTrue(worker.output.contains("removed 1 shared-memory segment(s)") && worker.output.contains("largevae-\(id)-"), worker.output)
         XCTAssertEqual(segments(ofRun: id), [])
@@ -90,18 +99,8 @@ extension ClusterProcessTests {
     /// The same with the worker killed too, before it notices: the next coordinator on the host
     /// removes the segment, as its creator is gone, and trains with the bits of one process.
     func testSharedMemory_KilledCoordinatorsSegmentRemovedByTheNext() throws {
-        let (first, endpoint) = try coordinatorOnAnyPort(["--heartbeat-ms", "100", "--worker-timeout", "5"]
-                                                         + args("vae") + ["--epochs", "50", "--run-dir", runDirectory("shm-killed").path])
-        defer { if first.process.isRunning { first.process.terminate() } }
-        let worker = try Spawned(["worker", "--connect", endpoint, "--name", "orphan", "--connect-timeout", "2"])
-        defer { if worker.process.isRunning { worker.process.terminate() } }
-        XCTAssertTrue(first.waitFor("epoch 1 "), first.output)
-        XCTAssertTrue(first.output.contains("worker orphan exchanges parameters and results through shared memory"), first.output)
-        let id = try XCTUnwrap(runID(in: first.output))
-        XCTAssertEqual(segments(ofRun: id), ["largevae-\(id)-\(first.process.processIdentifier)-parameters"])
-        kill(first.process.processIdentifier, SIGKILL)
-        kill(worker.process.processIdentifier, SIGKILL)   // within its 2 s of patience (20 heartbeats)
-        first.finish()
+        let (worker, id) = try killedCoordinatorWithOrphan("shm-killed")
+        kill(worker.process.processIdentifier, SIGKILL)   // within its 2 s of patience
         worker.finish(seconds: 30)
         XCTAssertEqual(segments(ofRun: id).count, 1, "a killed coordinator cannot remove its segment")
 

@@ -11,6 +11,27 @@ import TestSupport
 
 extension ArraySource: ImageSource {}
 
+/// A worker on a thread of its own, with its own context unless given one.
+final class WorkerThread: @unchecked Sendable {
+    // @unchecked: `error` and `seconds` are written by the thread before it signals `done`, and
+    // read only after waiting on `done`.
+    var error: Error?
+    var seconds = 0.0
+    let done = DispatchSemaphore(value: 0)
+
+    init(_ options: WorkerOptions, context: ZMQContext? = nil) {
+        Thread { [self] in
+            let start = Date()
+            do {
+                let worker = try Worker(options: options, context: try context ?? ZMQContext(), logger: Logger(label: options.name))
+                try worker.run()
+            } catch { self.error = error }
+            self.seconds = Date().timeIntervalSince(start)
+            self.done.signal()
+        }.start()
+    }
+}
+
 /// Worker threads in this process, each with its own socket to the coordinator over tcp. The
 /// multi-process tests (CLITests) start real `largevae worker` processes instead.
 final class InProcessClusterTests: XCTestCase {
@@ -24,25 +45,6 @@ final class InProcessClusterTests: XCTestCase {
 
     static func config(_ a: Architecture, _ p: PriorKind) -> ModelConfig {
         ModelConfig(architecture: a, prior: p, likelihood: .bernoulli, inputSize: 16, hiddenSize: 8, latentSize: 3, components: 6)
-    }
-
-    final class WorkerThread: @unchecked Sendable {
-        // @unchecked: `error` is written by the worker thread before it signals `done`, and read
-        // only after waiting on `done`.
-        var error: Error?
-        let done = DispatchSemaphore(value: 0)
-
-        init(endpoint: String, name: String, context: ZMQContext) {
-            let thread = Thread { [self] in
-                do {
-                    let worker = try Worker(options: WorkerOptions(endpoint: endpoint, name: name), context: context,
-                                            logger: Logger(label: name))
-                    try worker.run()
-                } catch { self.error = error }
-                self.done.signal()
-            }
-            thread.start()
-        }
     }
 
     /// Trains two epochs with `workers` worker threads and returns the parameters' bits and the
@@ -62,7 +64,7 @@ final class InProcessClusterTests: XCTestCase {
             engine = e
             return e
         }
-        let threads = (0..<workers).map { WorkerThread(endpoint: engine!.coordinator.endpoint, name: "w\($0)", context: context) }
+        let threads = (0..<workers).map { WorkerThread(WorkerOptions(endpoint: engine!.coordinator.endpoint, name: "w\($0)"), context: context) }
         try engine!.coordinator.waitForWorkers(workers)
         try run.run(observer: nil)
         let report = try run.testReport(validation)

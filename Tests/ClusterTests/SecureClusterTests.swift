@@ -15,27 +15,6 @@ final class SecureClusterTests: XCTestCase {
     let train = ArraySource(count: 40, pixels: 16, seed: 1), validation = ArraySource(count: 20, pixels: 16, seed: 2)
     let config = InProcessClusterTests.config(.vae, .vampprior)
 
-    /// A worker on a thread of its own, with its own context.
-    final class WorkerThread: @unchecked Sendable {
-        // @unchecked: `error` and `seconds` are written by the thread before it signals `done`,
-        // and read only after waiting on `done`.
-        var error: Error?
-        var seconds = 0.0
-        let done = DispatchSemaphore(value: 0)
-
-        init(_ options: WorkerOptions) {
-            Thread { [self] in
-                let start = Date()
-                do {
-                    let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: options.name))
-                    try worker.run()
-                } catch { self.error = error }
-                self.seconds = Date().timeIntervalSince(start)
-                self.done.signal()
-            }.start()
-        }
-    }
-
     func options(_ endpoint: String, _ name: String, keys: CurveKeyPair?, server: CurveKeyPair, timeout: Duration = .seconds(20)) -> WorkerOptions {
         var o = WorkerOptions(endpoint: endpoint, name: name)
         o.connectTimeout = timeout

@@ -61,7 +61,7 @@ final class SharedMemoryClusterTests: XCTestCase {
         let threads = workers.enumerated().map { i, shares in
             var o = WorkerOptions(endpoint: engine!.coordinator.endpoint, name: "w\(i)")
             o.sharedMemory = shares
-            return SecureClusterTests.WorkerThread(o)
+            return WorkerThread(o)
         }
         try engine!.coordinator.waitForWorkers(workers.count)
         try during?(engine!)
@@ -119,7 +119,7 @@ final class SharedMemoryClusterTests: XCTestCase {
                 XCTAssertEqual(try run(config, workers: workers, arenaBytes: 1), local, "\(a)/\(p): one slot pair, \(workers.count) worker(s)")
                 if workers.count == 1 {   // one worker computes every unit: all but the first of a round use the socket
                     let engine = try XCTUnwrap(lastEngine), gradientBytes = 4.0 * Double(engine.gradient.layout.count) / 2
-                    XCTAssertGreaterThan(engine.stepSharedBytes, gradientBytes, "results through slots")
+                    XCTAssertGreaterThan(engine.stepMetrics?.sharedBytes ?? 0, gradientBytes, "results through slots")
                     XCTAssertGreaterThan(engine.stepMetrics?.bytesReceived ?? 0, gradientBytes, "results over the socket")
                 }
             }
@@ -207,8 +207,7 @@ final class SlotForger: PeerThread, @unchecked Sendable {
                 arena = offer?["arenaID"] as? Int ?? 0
                 slots = (offer?["slotBytes"] as? [Int])?.count ?? 0
                 runID = header.runID
-                var ready = WireHeader(type: .ready, runID: runID, step: 0, unitID: UInt32(arena), unitCount: 1, flags: .sharedMemory)
-                ready.flags = .sharedMemory
+                let ready = WireHeader(type: .ready, runID: runID, step: 0, unitID: UInt32(arena), unitCount: 1, flags: .sharedMemory)
                 try socket.send(WireMessage(header: ready).frames)
             case .work:
                 let kind = frames[1].bytes[0]

@@ -111,7 +111,7 @@ final class SplitStepTests: XCTestCase {
                     let base = dsp.baseAddress!
                     _ = Units.data(model, x: x, noise: eps, rows: rows, beta: 0.7, stats: s, values: values.data,
                                    gradient: g.data, dStats: base, scratch: scratch.data,
-                                   dStatsReady: early ? { _ in seen.append(Array(UnsafeBufferPointer(start: base, count: k * w))) } : nil)
+                                   dStatsReady: { _ in if early { seen.append(Array(UnsafeBufferPointer(start: base, count: k * w))) } })
                 }
                 return (g.storage.scalars, ds, seen)
             }
