@@ -47,7 +47,7 @@ let package = Package(
                 swiftSettings: fastFlags),
         .target(name: "NN", dependencies: ["Tensor", "CKernels"], swiftSettings: fastFlags),
         .target(name: "VAE", dependencies: ["Tensor", "NN"], swiftSettings: fastFlags),
-        .target(name: "Training", dependencies: ["Tensor", "NN", "VAE", "Artifacts"], swiftSettings: fastFlags),
+        .target(name: "Training", dependencies: ["Tensor", "NN", "VAE", "Artifacts", "CKernels"], swiftSettings: fastFlags),
         // Coordinator and workers: the step's units over ZeroMQ (depends on Training, never back).
         .target(name: "Cluster",
                 dependencies: ["Tensor", "NN", "VAE", "Training", "Transport",
