@@ -32,13 +32,6 @@ int largevae_all_finite_f32(const void *data, size_t n);
 int largevae_all_finite_bf16(const void *data, size_t n);
 int largevae_all_finite_f64(const void *data, size_t n);
 
-/// Asks the scheduler for a time slice of `nanoseconds` for the calling thread (Linux 6.12+:
-/// EEVDF lets a thread with a shorter slice preempt one with a longer slice when it wakes; the
-/// kernel clamps it to [0.1 ms, 100 ms]); 0 restores the default. Threads created afterwards
-/// inherit it. Returns 0, or an errno value (ENOSYS where there is no such call; EINVAL on
-/// kernels that ignore the request for ordinary threads).
-int largevae_set_time_slice(uint64_t nanoseconds);
-
 /// A spin-wait hint to the CPU (x86 `pause`, Arm `yield`): cheaper polling, and a sibling
 /// hyper-thread gets the core meanwhile.
 void largevae_cpu_relax(void);
