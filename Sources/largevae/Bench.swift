@@ -40,6 +40,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "With --simulate: start worker i in network namespace lv-wi (run inside lv-coord after `Tests/cluster/netns.sh up N [RATE]`).")
     var netns = false
 
+    @Flag(help: "With --workers: also measure this machine's ceiling for 2 workers, two independent single-thread `largevae bench` processes at once against one alone (samples/s summed, medians of 3 interleaved rounds). No step structure, messages or coordinator can beat it.")
+    var ceiling = false
+
     @OptionGroup var cluster: ClusterFlags
 
     @Flag(help: "Print one JSON object per line instead of a table.")
@@ -70,6 +73,7 @@ struct Bench: ParsableCommand {
         guard batchSize >= 1, dataUnit >= 1, priorUnit >= 1 else {
             throw ValidationError("--batch-size, --data-unit and --prior-unit must be at least 1.")
         }
+        if ceiling && workers == nil { throw ValidationError("--ceiling goes with --workers (it is the ceiling for their scaling).") }
     }
 
     func run() throws {
@@ -169,12 +173,52 @@ struct Bench: ParsableCommand {
                 if let ddp { line += String(format: "  %7.2f×", r.samples_per_second / ddp) }
                 print(line)
             }
+            if ceiling {
+                let (alone, pair) = try independentCeiling(model: "\(a)/\(p)")
+                if json { print("{\"impl\": \"independent-processes\", \"model\": \"\(a)\", \"prior\": \"\(p)\", \"alone_samples_per_second\": \(alone), \"pair_samples_per_second\": \(pair)}") }
+                else { print(String(format: "%-16@ %7d  %9.0f  (2 independent 1-thread processes; one alone: %.0f; ceiling %.2f×)", "\(a)/\(p)" as NSString, 2, pair, alone, pair / alone)) }
+            }
             if let ddp {
                 if json { print("{\"impl\": \"pytorch-ddp\", \"model\": \"\(a)\", \"prior\": \"\(p)\", \"workers\": 2, \"samples_per_second\": \(ddp)}") }
                 else { print(String(format: "%-16@ %7d  %9.0f  (PyTorch DDP, gloo, 2 processes × 1 thread)", "\(a)/\(p)" as NSString, 2, ddp)) }
             }
             fflush(stdout)
         }
+    }
+
+    /// The machine's ceiling for two single-thread workers: the median samples/s of one
+    /// `largevae bench --threads 1` process alone, and of the sum of two run at once, over 3
+    /// interleaved rounds.
+    func independentCeiling(model: String) throws -> (alone: Double, pair: Double) {
+        let executable = try selfExecutable()
+        func start() throws -> (Process, Pipe) {
+            let process = Process(), out = Pipe()
+            process.executableURL = executable
+            process.arguments = ["bench", "--models", model, "--threads", "1", "--runs", String(runs), "--steps", String(steps),
+                                 "--batch-size", String(batchSize), "--data-unit", String(dataUnit), "--prior-unit", String(priorUnit), "--json"]
+            process.standardOutput = out
+            try process.run()
+            return (process, out)
+        }
+        func samplesPerSecond(_ started: (Process, Pipe)) throws -> Double {
+            let data = started.1.fileHandleForReading.readDataToEndOfFile()
+            started.0.waitUntilExit()
+            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+            guard started.0.terminationStatus == 0,
+                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let value = object["samples_per_second"] as? Double else {
+                throw RunFailure(message: "a single-thread bench process for the ceiling of \(model) failed (exit \(started.0.terminationStatus))")
+            }
+            return value
+        }
+        var alone: [Double] = [], pair: [Double] = []
+        for _ in 0..<3 {
+            alone.append(try samplesPerSecond(try start()))
+            let first = try start(), second = try start()
+            pair.append(try samplesPerSecond(first) + samplesPerSecond(second))
+        }
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        return (median(alone), median(pair))
     }
 
     /// The PyTorch script's median samples/s for one model and thread count (or DDP on 2 processes).
