@@ -234,6 +234,36 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `bench --json`: one object per line with the keys other tools read (the contract),
+    /// and impossible flags refused with a sentence naming them, exit 64.
+    func testBench_JSONLinesAndWrongFlags() throws {
+        let r = try largevae(["bench", "--models", "vae/vampprior", "--threads", "1,2", "--runs", "1", "--steps", "1",
+                              "--batch-size", "20", "--data-unit", "10", "--prior-unit", "250", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, r.stdout)
+        for (line, threads) in zip(lines, [1, 2]) {
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            XCTAssertEqual(object["model"] as? String, "vae")
+            XCTAssertEqual(object["prior"] as? String, "vampprior")
+            XCTAssertEqual(object["threads"] as? Int, threads)
+            XCTAssertGreaterThan(object["samples_per_second"] as? Double ?? 0, 0)
+            let fraction = object["roofline_fraction"] as? Double ?? -1
+            XCTAssertTrue(fraction > 0 && fraction < 2, "roofline fraction \(fraction)")
+        }
+        let cases: [([String], String)] = [
+            (["--ceiling"], "--ceiling goes with --workers"),
+            (["--runs", "0"], "--runs and --steps must be at least 1"),
+            (["--models", "vae/gaussian"], "gaussian"),
+            (["--threads", "0"], "is not a thread count"),
+        ]
+        for (flags, message) in cases {
+            let bad = try largevae(["bench"] + flags)
+            XCTAssertEqual(bad.status, 64, "\(flags): \(bad.stderr)")
+            XCTAssertTrue(bad.stderr.contains(message), "\(flags): \(bad.stderr)")
+        }
+    }
+
     func testTrain_CorruptDataFileIsNamed() throws {
         let bad = Self.work.appendingPathComponent("bad-data/frey")
         try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
