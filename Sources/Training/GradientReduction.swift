@@ -71,8 +71,7 @@ public final class GradientReduction<T: Scalar> {
                 finite += TreeSum.mean(leafCount: results.dataCount, leaf: results.data, offset: start, n: n,
                                        scale: scale, into: out, scratch: root)
             } else {
-                pseudoInputs(results, start, n, into: root)
-                finite += TreeSum.finish(root, scale: scale, into: out, count: n)
+                finite += pseudoInputs(results, start, n, scale: scale, into: out)
             }
             start += n
         }
@@ -87,18 +86,19 @@ public final class GradientReduction<T: Scalar> {
         return end - start
     }
 
-    /// Pseudo-input gradient elements `start ..< start + n`, each row from the prior unit that
-    /// owns it (rows belong to exactly one unit, so there is nothing to sum).
-    func pseudoInputs(_ results: UnitResults<T>, _ start: Int, _ n: Int, into out: UnsafeMutablePointer<Double>) {
+    /// Pseudo-input gradient elements `start ..< start + n`, finished (`T(scale · Double(h_c))`),
+    /// each row from the prior unit that owns it (rows belong to exactly one unit, so there is
+    /// nothing to sum); returns the finiteness sum.
+    func pseudoInputs(_ results: UnitResults<T>, _ start: Int, _ n: Int, scale: Double, into out: UnsafeMutablePointer<T>) -> Double {
         let base = ranges.pseudoInputs.lowerBound
-        var i = start
+        var i = start, finite = 0.0
         while i < start + n {
             let unit = (i - base) / rowsPerPriorUnit, unitStart = base + unit * rowsPerPriorUnit
             let end = Swift.min(start + n, unitStart + rowsPerPriorUnit)
-            let g = results.pseudoInputs(unit)
-            for j in i..<end { out[j - start] = Double(g[j - unitStart]) }
+            finite += TreeSum.single(results.pseudoInputs(unit) + (i - unitStart), scale: scale, into: out + (i - start), count: end - i)
             i = end
         }
+        return finite
     }
 
     /// `G = T(TreeSum_u G_u)`, the summed gradient with respect to the prior statistics (`count`

@@ -142,6 +142,12 @@ public enum TreeSum {
         return finish(root, scale: scale, into: out, count: n)
     }
 
+    /// A tree of one leaf, finished: `out[i] = T(scale · Double(x[i]))`, as `convert` then
+    /// `finish` would; returns the finiteness sum.
+    public static func single<T: Scalar>(_ x: UnsafePointer<T>, scale: Double, into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
+        smallTreesFinish(x, nil, nil, nil, scale: scale, into: out, count: n)
+    }
+
     /// One or two small trees finished in one pass: a tree of one leaf `a` or two leaves `a, b`,
     /// plus optionally a second such tree `c[, d]`:
     /// `out[i] = T(scale · ((a[i] + b[i]) + (c[i] + d[i])))`, every sum in Float64 and each tree
