@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Tensor
 import NN
@@ -45,8 +46,15 @@ public final class ClusterEngine: StepEngine {
     public private(set) var gradientIsFinite = true
     let stats: Tensor<Float>, statsGradient: Tensor<Float>
     let priorUnits: [Range<Int>]
-    /// Element blocks that the reduction and the update split over the coordinator's threads.
+    /// Element blocks (about 128 K each) that the reduction and the update split over the
+    /// coordinator's threads, each thread taking the next block left.
     let blocks: [Range<Int>]
+    let nextBlock = Atomic<Int>(0)
+    /// The coordinator's threads. They poll between the reduction and the update, and park once
+    /// the update is done, when the cores are the workers'. Blocks are taken, not assigned, so a
+    /// thread that wakes late leaves its share to the others instead of holding them up.
+    let pool: ThreadPool
+    var region: (Int) -> Void = { _ in }
     /// Parameter chunks in the order a step needs them, when pushed during the update: the prior
     /// encoder and the pseudo-inputs (phase 1) first, then the rest, about 1 MB each.
     let chunkOrder: [Range<Int>]
@@ -73,12 +81,13 @@ public final class ClusterEngine: StepEngine {
         ranges = GradientRanges(model: model)
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        blocks = StepPlan.cut(model.layout.count, into: (model.layout.count + options.threads - 1) / options.threads)
+        blocks = StepPlan.cut(model.layout.count, into: 1 << 17)
         // Chunks pay only when pushed during the update; otherwise one chunk, which workers use in place.
         chunkOrder = options.pushParametersDuringUpdate
             ? Self.chunkOrder(count: model.layout.count, ranges: GradientRanges(model: model), chunk: options.parameterChunk)
             : [0..<model.layout.count]
-        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: blocks.count,
+        pool = ThreadPool(threads: Swift.max(1, options.threads), spin: .milliseconds(1))
+        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: Swift.max(1, options.threads),
                                       maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
         gradient = ParameterVector(layout: layout)
         stats = Tensor(shape: [k, w])
@@ -88,12 +97,29 @@ public final class ClusterEngine: StepEngine {
                               heartbeatMilliseconds: Int(options.heartbeat.seconds * 1000))
         let slots = Self.resultSlotBytes(model: model, plan: plan, ranges: ranges, priorUnits: priorUnits, precision: options.precision)
         coordinator = try Coordinator(options: options, welcome: welcome, context: context, logger: logger, resultSlots: slots)
+        pool.setWork { [unowned self] b in self.region(b) }
         results = UnitResults(data: { [unowned self] in self.dataPointers[$0] },
                               priorEncoder: { [unowned self] in self.encoderPointers[$0] },
                               pseudoInputs: { [unowned self] in self.pseudoPointers[$0] })
     }
 
     var precision: WirePrecision { coordinator.options.precision }
+
+    /// Runs `body(b, t)` for every block b, on the coordinator's threads t (each taking the next
+    /// block left); `linger` as `ThreadPool.run`.
+    func forEachBlock(linger: Bool, _ body: @escaping (_ block: Int, _ thread: Int) -> Void) {
+        nextBlock.store(0, ordering: .relaxed)
+        let count = blocks.count
+        region = { [unowned self] t in
+            while true {
+                let b = nextBlock.add(1, ordering: .relaxed).oldValue
+                if b >= count { return }
+                body(b, t)
+            }
+        }
+        pool.run(linger: linger)
+        region = { _ in }
+    }
 
     /// `[0, count)` as chunks of at most `chunk` elements: the prior encoder's, then the
     /// pseudo-inputs', then the rest in order.
@@ -144,10 +170,20 @@ public final class ClusterEngine: StepEngine {
                 return unit
             }
             coordinator.add(backward)
-            try coordinator.serve { backward.allSatisfy(\.done) && data.allSatisfy(\.done) }
+            // The reduction is near once a prior unit is in: its worker's core is free, so the
+            // coordinator's threads can wait there awake instead of being woken late.
+            var prewoken = false
+            try coordinator.serve {
+                if !prewoken && backward.contains(where: \.done) { pool.prewake(); prewoken = true }
+                return backward.allSatisfy(\.done) && data.allSatisfy(\.done)
+            }
             try resolvePrior(backward, firstSlot: data.count)
         } else {
-            try coordinator.serve { data.allSatisfy(\.done) }
+            var prewoken = false
+            try coordinator.serve {
+                if !prewoken && data.contains(where: \.done) { pool.prewake(); prewoken = true }
+                return data.allSatisfy(\.done)
+            }
         }
         let reduceStart = ContinuousClock.now
         try resolveData(data)
@@ -156,8 +192,8 @@ public final class ClusterEngine: StepEngine {
         var finite = [Double](repeating: 0, count: blocks.count)
         finite.withUnsafeMutableBufferPointer { f in
             let f = f   // threads write distinct slots
-            DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
-                f[b] = reduction.reduce(results, elements: blocks[b], rows: rows, thread: b, into: gradient.data)
+            forEachBlock(linger: true) { [reduction, results, blocks, gradient] b, t in
+                f[b] = reduction.reduce(results!, elements: blocks[b], rows: rows, thread: t, into: gradient.data)
             }
         }
         gradientIsFinite = finite.allSatisfy { $0 == 0 }
@@ -222,7 +258,7 @@ public final class ClusterEngine: StepEngine {
             publishShared(values, shared, update: body)
         } else {
             updatedSinceSent = true
-            DispatchQueue.concurrentPerform(iterations: blocks.count) { body(blocks[$0]) }   // sent at the next unit
+            forEachBlock(linger: false) { [blocks] b, _ in body(blocks[b]) }   // sent at the next unit
         }
         let seconds = (ContinuousClock.now - start).seconds
         coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: updated and published in \(seconds * 1000) ms")
@@ -239,7 +275,7 @@ public final class ClusterEngine: StepEngine {
         let precision = self.precision, blocks = self.blocks
         let region = shared.region(for: version)
         coordinator.beginParameters(version: version, buffer: nil, chunkCount: 1)
-        DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
+        forEachBlock(linger: false) { b, _ in
             update(blocks[b])
             Self.write(values, blocks[b], into: region, precision: precision)
         }

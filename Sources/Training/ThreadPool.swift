@@ -37,6 +37,8 @@ public final class ThreadPool {
         let owner = Parked()
         let exited = DispatchSemaphore(value: 0)
         let spin: Duration
+        /// Whether helpers poll for the next region before parking (`run(linger:)`, `prewake`).
+        let lingering = Atomic<Bool>(true)
         var work: (Int) -> Void = { _ in }
         var stopping = false
 
@@ -45,7 +47,8 @@ public final class ThreadPool {
             self.spin = spin
         }
 
-        /// Returns once `ready()` holds: polls it for up to `spin`, then parks on `parked`.
+        /// Returns once `ready()` holds: polls it for up to `spin` (when `spinning()`), then parks
+        /// on `parked`; woken without `ready()` (a late signal, or `prewake`), it polls and parks again.
         ///
         /// The waiter raises its flag and then checks `ready()` again; whoever makes it ready does so
         /// and then lowers the flag, signalling if it was raised. All four are sequentially
@@ -53,19 +56,19 @@ public final class ThreadPool {
         /// `ready()` (and takes its flag back, or consumes the signal if the other was first), or
         /// the other sees the flag and signals. Every signal answers one raised flag, so a late
         /// signal (from a waker of the region before) only makes the waiter check once more.
-        func wait(until ready: () -> Bool, _ parked: Parked) {
-            if ready() { return }
-            if spin > .zero {
-                let deadline = ContinuousClock.now + spin
-                var polls = 0
-                while true {
-                    largevae_cpu_relax()
-                    if ready() { return }
-                    polls += 1
-                    if polls & 255 == 0 && ContinuousClock.now >= deadline { break }
-                }
-            }
+        func wait(until ready: () -> Bool, _ parked: Parked, spinning: () -> Bool) {
             while true {
+                if ready() { return }
+                if spin > .zero && spinning() {
+                    let deadline = ContinuousClock.now + spin
+                    var polls = 0
+                    while true {
+                        largevae_cpu_relax()
+                        if ready() { return }
+                        polls += 1
+                        if polls & 255 == 0 && ContinuousClock.now >= deadline { break }
+                    }
+                }
                 parked.flag.store(true, ordering: .sequentiallyConsistent)
                 if ready() {
                     // Took the flag back, or a waker was first: consume its signal.
@@ -73,8 +76,6 @@ public final class ThreadPool {
                     return
                 }
                 parked.semaphore.wait()
-                // A waker of the previous region may signal late (after this region's flag went up).
-                if ready() { return }
             }
         }
 
@@ -87,7 +88,8 @@ public final class ThreadPool {
             var seen = 0
             while true {
                 seen += 1
-                wait(until: { generation.load(ordering: .sequentiallyConsistent) >= seen }, helpers[t])
+                wait(until: { generation.load(ordering: .sequentiallyConsistent) >= seen }, helpers[t],
+                     spinning: { lingering.load(ordering: .relaxed) })
                 if stopping { exited.signal(); return }
                 work(t)
                 if remaining.subtract(1, ordering: .sequentiallyConsistent).newValue == 0 { wake(owner) }
@@ -135,12 +137,24 @@ public final class ThreadPool {
     public func setWork(_ work: @escaping (Int) -> Void) { shared.work = work }
 
     /// Runs `work(t)` on every thread and waits for all of them.
-    public func run() {
+    /// - Parameter linger: whether the helpers then poll for the next region (up to `spin`) before
+    ///   they park: true when another region follows soon; false when the cores are wanted by
+    ///   others next (a coordinator whose workers start computing).
+    public func run(linger: Bool = true) {
         let shared = shared
         guard threads > 1 else { return shared.work(0) }
+        shared.lingering.store(linger, ordering: .relaxed)
         shared.remaining.store(threads - 1, ordering: .sequentiallyConsistent)
         shared.publish()
         shared.work(0)
-        shared.wait(until: { shared.remaining.load(ordering: .sequentiallyConsistent) == 0 }, shared.owner)
+        shared.wait(until: { shared.remaining.load(ordering: .sequentiallyConsistent) == 0 }, shared.owner, spinning: { true })
+    }
+
+    /// Wakes parked helpers to poll for the next region (up to `spin`), so that a region known to
+    /// come soon starts without their wake-up latency.
+    public func prewake() {
+        guard threads > 1 else { return }
+        shared.lingering.store(true, ordering: .relaxed)
+        for t in 1..<threads { shared.wake(shared.helpers[t]) }
     }
 }

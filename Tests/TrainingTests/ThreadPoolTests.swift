@@ -7,7 +7,7 @@ import Training
 final class ThreadPoolTests: XCTestCase {
     /// Each region, thread t adds 1 to its own counter and reads the region number the owner
     /// wrote before `run`; after `run`, every counter must equal the region number.
-    func check(threads: Int, spin: Duration, regions: Int) {
+    func check(threads: Int, spin: Duration, regions: Int, mixed: Bool = false) {
         let pool = ThreadPool(threads: threads, spin: spin)
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         let seen = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
@@ -24,7 +24,8 @@ final class ThreadPoolTests: XCTestCase {
         var failures = 0
         for r in 1...regions {
             current.pointee = r
-            pool.run()
+            if mixed && r % 5 == 0 { pool.prewake() }
+            pool.run(linger: !mixed || r % 3 != 0)
             for t in 0..<threads where counts[t] != r || seen[t] != r { failures += 1 }
         }
         XCTAssertEqual(failures, 0, "\(threads) threads, spin \(spin): \(failures) region(s) returned before all work was done")
@@ -33,6 +34,8 @@ final class ThreadPoolTests: XCTestCase {
     func testRegions_Spinning() { check(threads: 2, spin: .milliseconds(2), regions: 20_000) }
     func testRegions_Parking() { check(threads: 2, spin: .zero, regions: 20_000) }
     func testRegions_ShortSpin_MoreThreadsThanCores() { check(threads: 8, spin: .microseconds(20), regions: 5_000) }
+    /// Regions after which helpers park at once (`linger: false`), and wake-ups between regions.
+    func testRegions_NotLingering_Prewoken() { check(threads: 3, spin: .microseconds(200), regions: 20_000, mixed: true) }
     func testRegions_OneThread() { check(threads: 1, spin: .zero, regions: 100) }
 
     /// Pools started and released repeatedly stop their threads (a leaked thread would hang
