@@ -9,6 +9,8 @@
 #   LARGEVAE_ENDPOINT  another endpoint, e.g. tcp://127.0.0.1:5555
 #   LARGEVAE_WORKER_GRACE  seconds workers get to leave after the coordinator (default 30)
 #   LARGEVAE_CURVE_DIR     CurveZMQ keys (see curve_flags in common.sh); not needed on ipc or loopback
+#   LARGEVAE_PIN_WORKERS   1 (default): with no more workers than CPUs, worker i runs only on the
+#                          i-th CPU this script may use (`largevae worker --cpu`); 0 leaves them free
 set -euo pipefail
 PROG=local.sh
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,11 +57,25 @@ coordinator=$!
 pids+=("$coordinator")
 echo "$PROG: coordinator (pid $coordinator) at $endpoint; progress: $bin status --connect $endpoint" >&2
 
+# The CPUs this script may run on, one per line (none where /proc does not say).
+allowed_cpus() {
+    local list part parts
+    list=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status 2>/dev/null || true)
+    IFS=, read -ra parts <<< "$list"
+    for part in ${parts[@]+"${parts[@]}"}; do
+        if [[ $part == *-* ]]; then seq "${part%-*}" "${part#*-}"; else echo "$part"; fi
+    done
+}
+cpus=()
+if [ "${LARGEVAE_PIN_WORKERS:-1}" = 1 ]; then mapfile -t cpus < <(allowed_cpus); fi
+
 workers=()
 for i in $(seq "$n"); do
+    pin=()
+    [ "$n" -le "${#cpus[@]}" ] && pin=(--cpu "${cpus[i - 1]}")
     # One BLAS thread per worker: parallelism comes from the processes, and a fixed thread
     # count keeps the GEMM results (and so the trained weights) bit-identical.
-    OPENBLAS_NUM_THREADS=1 "$bin" worker --connect "$endpoint" --blas-threads 1 --name "local-$i" ${CURVE_WORKER[@]+"${CURVE_WORKER[@]}"} &
+    OPENBLAS_NUM_THREADS=1 "$bin" worker --connect "$endpoint" --blas-threads 1 --name "local-$i" ${pin[@]+"${pin[@]}"} ${CURVE_WORKER[@]+"${CURVE_WORKER[@]}"} &
     workers+=($!)
     pids+=($!)
 done

@@ -48,6 +48,7 @@ enum ClusterBench {
             if emulated { options.sharedMemory = false }   // emulated workers stand for other machines: the socket
             session = try ClusterSession(options: options)
             session.localWorkers = workers
+            session.pinWorkers = !flags.noPinWorkers
             session.workerArguments = emulated ? ["--emulate-compute"] : []
             session.inNamespaces = inNamespaces
             if inNamespaces { try session.secureLocalWorkers() }   // bound to every address: keys, not --insecure

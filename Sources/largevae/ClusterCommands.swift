@@ -6,6 +6,7 @@ import VAE
 import Training
 import Cluster
 import Transport
+import CKernels
 
 /// Flags shared by every command that coordinates workers.
 struct ClusterFlags: ParsableArguments {
@@ -21,6 +22,8 @@ struct ClusterFlags: ParsableArguments {
     var pushParameters = false
     @Flag(name: .customLong("no-shared-memory"), help: "Send parameters and results over the socket to workers on this host too, instead of through a segment in /dev/shm.")
     var noSharedMemory = false
+    @Flag(name: .customLong("no-pin-workers"), help: "Leave local worker processes free to move between CPUs (by default worker i runs only on the i-th CPU this process may use, when there are no more workers than CPUs).")
+    var noPinWorkers = false
 
     func validate() throws {
         guard heartbeatMilliseconds >= 10 && heartbeatMilliseconds <= 60_000 else {
@@ -95,9 +98,11 @@ final class ClusterSession {
         guard let engine else { return }
         let executable = try selfExecutable()
         let endpoint = engine.coordinator.endpoint
+        let cpus = allowedCPUs()
         for i in 0..<count {
             let p = Process()
             var arguments = ["worker", "--connect", endpoint, "--name", "local-\(i)", "--connect-timeout", "15"] + workerArguments
+            if pinWorkers, count <= cpus.count { arguments += ["--cpu", String(cpus[i])] }
             if inNamespaces {
                 let port = endpoint.split(separator: ":").last.map(String.init) ?? "5555"
                 arguments[2] = "tcp://10.77.0.1:\(port)"
@@ -117,6 +122,8 @@ final class ClusterSession {
 
     /// Local worker processes to start (`train --workers N`).
     var localWorkers = 0
+    /// Whether local worker i runs only on the i-th allowed CPU (when there are enough).
+    var pinWorkers = true
 
     /// Starts the local workers, if any, and waits for the minimum number to join.
     func start() throws {
@@ -161,6 +168,19 @@ func parseModel(_ spec: String) throws -> (Architecture, PriorKind) {
         throw ValidationError("'\(spec)' is not a model: use ARCH/PRIOR with ARCH in vae, hvae and PRIOR in standard, vampprior, mog.")
     }
     return (a, p)
+}
+
+/// The CPUs this process may run on, ascending.
+func allowedCPUs() -> [Int] {
+    var cpus = [Int32](repeating: 0, count: 1024)
+    let n = Int(largevae_allowed_cpus(&cpus, Int32(cpus.count)))
+    return cpus.prefix(n).map(Int.init)
+}
+
+/// Restricts this process's calling thread, and the threads it starts afterwards, to `cpu`.
+func pin(toCPU cpu: Int) throws {
+    let code = largevae_pin_to_cpu(Int32(cpu))
+    guard code == 0 else { throw RunFailure(message: "cannot run on CPU \(cpu): \(String(cString: strerror(code)))") }
 }
 
 /// This executable's path, for starting worker processes.
@@ -226,6 +246,8 @@ struct WorkerCommand: ParsableCommand {
     var injectNaNEvery = 0
     @Flag(name: .customLong("no-shared-memory"), help: "Use the socket for parameters and results even when the coordinator is on this host.")
     var noSharedMemory = false
+    @Option(help: "Run only on this CPU (its number, as taskset counts), the worker and its ZeroMQ thread alike: with one worker per core, the scheduler cannot stack two on one core while another idles. Local workers of `train --workers N` are pinned this way unless --no-pin-workers.")
+    var cpu: Int?
     @OptionGroup var security: ClientSecurityFlags
 
     func validate() throws {
@@ -233,6 +255,9 @@ struct WorkerCommand: ParsableCommand {
         guard injectNaNEvery >= 0 else { throw ValidationError("--inject-nan-every must be 0 or more.") }
         guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
         guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
+        if let cpu, !allowedCPUs().contains(cpu) {
+            throw ValidationError("--cpu \(cpu) is not a CPU this process may run on (it may use \(allowedCPUs().map(String.init).joined(separator: ", "))).")
+        }
         if let m = model { _ = try parseModel(m) }
     }
 
@@ -247,6 +272,7 @@ struct WorkerCommand: ParsableCommand {
             options.sharedMemory = !noSharedMemory
             options.security = try security.load()
             _ = Console.logger   // bootstraps logging before the worker's logger is made
+            if let cpu { try pin(toCPU: cpu) }   // before libzmq starts its I/O thread, which inherits it
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
             do { try worker.run() } catch let error as WorkerError {
                 guard case .noCoordinator = error else { throw error }

@@ -108,6 +108,50 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// `worker --cpu N` keeps the whole worker on CPU N, its ZeroMQ threads too (they inherit it);
+    /// a CPU it may not use is refused with exit 64, naming the ones it may.
+    func testWorker_PinnedToItsCPU_BadCPURefused() throws {
+        let bad = try largevae(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--cpu", "4095"])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--cpu 4095 is not a CPU this process may run on"), bad.stderr)
+
+        func allowed(_ statusFile: String) throws -> String {
+            let status = try String(contentsOfFile: statusFile, encoding: .utf8)
+            let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+            return line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)
+        }
+        // The last CPU this test may use (so that pinning is not a no-op on a one-CPU machine's CPU 0 alone).
+        let mine = try allowed("/proc/self/status")
+        let cpu = try XCTUnwrap(mine.split(separator: ",").last?.split(separator: "-").last.flatMap { Int($0) })
+        let worker = try Spawned(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--connect-timeout", "3", "--cpu", String(cpu)])
+        usleep(800_000)   // joining by then: the socket, and with it libzmq's threads, exist
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker.process.processIdentifier)/task")
+        XCTAssertGreaterThanOrEqual(tasks.count, 2, "the worker and libzmq's I/O thread")
+        for task in tasks {
+            XCTAssertEqual(try allowed("/proc/\(worker.process.processIdentifier)/task/\(task)/status"), String(cpu), "thread \(task)")
+        }
+        XCTAssertEqual(worker.finish(seconds: 30), 1, worker.output)   // nobody answered
+
+        // `train --workers 2` pins local worker i to the i-th CPU when there are two to use.
+        let cpus = mine.split(separator: ",").flatMap { part -> [Int] in
+            let ends = part.split(separator: "-").compactMap { Int($0) }
+            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
+        }
+        let train = try Spawned(["train"] + args("vae") + ["--epochs", "500", "--workers", "2", "--run-dir", runDirectory("pinned").path])
+        defer { train.process.terminate(); train.finish(seconds: 30) }
+        XCTAssertTrue(train.waitFor("epoch 1", seconds: 120), train.output)
+        let pid = train.process.processIdentifier
+        let children = try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8).split(separator: " ").compactMap { Int32($0) }
+        XCTAssertEqual(children.count, 2, train.output)
+        for child in children {
+            let cmdline = try String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8).split(separator: "\0").map(String.init)
+            guard let i = cmdline.firstIndex(of: "--name").map({ Int(cmdline[$0 + 1].dropFirst("local-".count))! }) else {
+                XCTFail("no --name in \(cmdline)"); continue
+            }
+            XCTAssertEqual(try allowed("/proc/\(child)/status"), cpus.count >= 2 ? String(cpus[i]) : mine, "local-\(i)")
+        }
+    }
+
     /// Workers that join after training has begun take units from the next step on; a worker
     /// for another model, and a client speaking another protocol version, are refused while
     /// the run goes on; a joined peer sending 600 malformed messages is ignored; `largevae status`

@@ -36,4 +36,12 @@ int largevae_all_finite_f64(const void *data, size_t n);
 /// hyper-thread gets the core meanwhile.
 void largevae_cpu_relax(void);
 
+/// Restricts the calling thread (and threads it creates afterwards) to CPU `cpu`. Returns 0 or an
+/// errno value (EINVAL for a CPU this process may not use; ENOSYS off Linux).
+int largevae_pin_to_cpu(int cpu);
+
+/// The CPUs the calling thread may run on, ascending, at most `capacity` of them into `out`;
+/// returns how many (0 where this is unknown).
+int largevae_allowed_cpus(int *out, int capacity);
+
 #endif
