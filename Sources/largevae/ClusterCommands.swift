@@ -256,7 +256,9 @@ struct WorkerCommand: ParsableCommand {
         guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
         guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
         if let cpu, !allowedCPUs().contains(cpu) {
-            throw ValidationError("--cpu \(cpu) is not a CPU this process may run on (it may use \(allowedCPUs().map(String.init).joined(separator: ", "))).")
+            let cpus = allowedCPUs()
+            throw ValidationError(cpus.isEmpty ? "--cpu: this system does not let a process choose its CPU; leave --cpu out."
+                                  : "--cpu \(cpu) is not a CPU this process may run on (it may use \(cpus.map(String.init).joined(separator: ", "))).")
         }
         if let m = model { _ = try parseModel(m) }
     }

@@ -31,7 +31,10 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(failures, 0, "\(threads) threads, spin \(spin): \(failures) region(s) returned before all work was done")
     }
 
-    func testRegions_Spinning() { check(threads: 2, spin: .milliseconds(2), regions: 20_000) }
+    /// (On one core a polling helper holds the core until preempted, so fewer regions there.)
+    func testRegions_Spinning() {
+        check(threads: 2, spin: .milliseconds(2), regions: ProcessInfo.processInfo.activeProcessorCount >= 2 ? 20_000 : 500)
+    }
     func testRegions_Parking() { check(threads: 2, spin: .zero, regions: 20_000) }
     func testRegions_ShortSpin_MoreThreadsThanCores() { check(threads: 8, spin: .microseconds(20), regions: 5_000) }
     /// Regions after which helpers park at once (`linger: false`), and wake-ups between regions.
