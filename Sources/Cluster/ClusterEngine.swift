@@ -198,7 +198,7 @@ public final class ClusterEngine: StepEngine {
         }
         gradientIsFinite = finite.allSatisfy { $0 == 0 }
         let end = ContinuousClock.now
-        coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: reduced in \(milliseconds(since: reduceStart)) ms")
+        coordinator.log.trace("\(traceStamp(since: coordinator.roundStart)): reduced in \(milliseconds(since: reduceStart)) ms")
         let now = coordinator.statistics, before = statisticsAtLastStep
         statisticsAtLastStep = now
         var m = StepMetrics()
@@ -261,7 +261,7 @@ public final class ClusterEngine: StepEngine {
             forEachBlock(linger: false) { [blocks] b, _ in body(blocks[b]) }   // sent at the next unit
         }
         let seconds = (ContinuousClock.now - start).seconds
-        coordinator.log.trace("\(milliseconds(since: coordinator.roundStart)) ms: updated and published in \(seconds * 1000) ms")
+        coordinator.log.trace("\(traceStamp(since: coordinator.roundStart)): updated and published in \(seconds * 1000) ms")
         stepMetrics?.updateSeconds += seconds
         stepMetrics?.seconds += seconds
     }

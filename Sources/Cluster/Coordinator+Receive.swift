@@ -105,7 +105,7 @@ extension Coordinator {
         }
         unit.results[part] = bytes
         if bytes.owner is ResultArena { statistics.sharedBytes += bytes.payload.count }
-        log.trace("\(milliseconds(since: roundStart)) ms: unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
+        log.trace("\(traceStamp(since: roundStart)): unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
         if part == 0 { unit.computedBy = worker.key }
         if part == unit.expectedSizes.count - 1 {   // the last part carries the whole unit's time
             worker.computeSeconds += result.seconds

@@ -242,7 +242,7 @@ public final class Coordinator {
             lose(worker, "sending failed: \(error.localizedDescription)")
             return
         }
-        log.trace("\(milliseconds(since: roundStart)) ms: unit \(unit.header.unitID) (\(unit.kind)) sent to \(worker.hello.name)")
+        log.trace("\(traceStamp(since: roundStart)): unit \(unit.header.unitID) (\(unit.kind)) sent to \(worker.hello.name)")
         worker.credits -= 1
         worker.inFlight += 1
         worker.lastSent = .now
@@ -284,6 +284,16 @@ public final class Coordinator {
         for unit in units { unit.holders[worker.key] = nil }
         log.warning("lost worker \(worker.hello.name): \(reason); \(workers.count) left")
     }
+}
+
+/// A trace line's time: milliseconds since `start` (the round's, or the worker's), and the
+/// system's monotonic clock in milliseconds, the same in every process on the host, so that a
+/// coordinator's and its workers' traces can be lined up.
+func traceStamp(since start: ContinuousClock.Instant) -> String {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    let clock = Double(now.tv_sec) * 1000 + Double(now.tv_nsec) / 1e6
+    return "\(milliseconds(since: start)) ms (clock \(String(format: "%.3f", clock)) ms)"
 }
 
 func milliseconds(since start: ContinuousClock.Instant) -> String {

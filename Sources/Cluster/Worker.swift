@@ -102,7 +102,7 @@ public final class Worker {
                 continue
             }
             lastHeard = .now
-            log.trace("\(milliseconds(since: started)) ms: received \(message.byteCount) bytes")
+            log.trace("\(traceStamp(since: started)): received \(message.byteCount) bytes")
             guard message.count == 2 else {
                 log.warning("dropped a message of \(message.count) frames (expected 2)")
                 continue
@@ -125,7 +125,7 @@ public final class Worker {
                 do { try session?.receiveParameters(header, message) } catch {
                     log.warning("dropped parameters: \(error.localizedDescription)")
                 }
-                log.trace("\(milliseconds(since: started)) ms: parameters v\(header.step) in place")
+                log.trace("\(traceStamp(since: started)): parameters v\(header.step) in place")
             case .work:
                 guard let session else { continue }
                 guard header.step >= newestStep else {
@@ -254,7 +254,7 @@ public final class Worker {
         for (target, count) in results { try sendResult(reply, target, count: count, seconds: seconds) }
         lastSent = .now
         unitsDone += 1
-        log.trace("\(milliseconds(since: started)) ms: unit \(header.unitID) of step \(header.step) computed in \(seconds * 1000) ms and sent")
+        log.trace("\(traceStamp(since: started)): unit \(header.unitID) of step \(header.step) computed in \(seconds * 1000) ms and sent")
     }
 }
 

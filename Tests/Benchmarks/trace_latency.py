@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Dispatch latencies from a distributed trace: how long after the coordinator logged a unit as
+sent did its worker log the next receive, on the host's monotonic clock (both stamp it).
+
+    LARGEVAE_LOG=trace largevae bench --workers 2 --models vae/vampprior --runs 1 --steps 60 > trace.txt 2>&1
+    python3 Tests/Benchmarks/trace_latency.py trace.txt
+
+Prior-backward units are usually queued while their worker still computes a data unit, so their
+figure is mostly that wait, not the message's trip."""
+import re
+import statistics
+import sys
+
+SENT = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) sent to (\S+)")
+RECEIVED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): received")
+
+
+def latencies(lines, skip=5):
+    sends, receives = [], {}
+    for line in lines:
+        if m := SENT.search(line):
+            sends.append((float(m[1]), m[2], m[3]))
+        elif m := RECEIVED.search(line):
+            receives.setdefault(m[1], []).append(float(m[2]))
+    out = {}
+    for t, kind, worker in sends:
+        later = [r for r in receives.get(worker, []) if r >= t]
+        if later:
+            out.setdefault((kind, worker), []).append(later[0] - t)
+    return {k: v[skip:] or v for k, v in out.items()}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: trace_latency.py TRACE_FILE")
+    with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+        found = latencies(f)
+    if not found:
+        sys.exit("no 'sent to' lines with clock stamps: was the trace taken with LARGEVAE_LOG=trace?")
+    print("unit kind       worker      median ms  90th pct ms  units")
+    for (kind, worker), v in sorted(found.items()):
+        v = sorted(v)
+        print(f"{kind:<15} {worker:<10} {statistics.median(v):10.2f} {v[int(0.9 * (len(v) - 1))]:12.2f} {len(v):6d}")
+
+
+if __name__ == "__main__":
+    main()
