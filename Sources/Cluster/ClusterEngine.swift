@@ -87,7 +87,7 @@ public final class ClusterEngine: StepEngine {
             ? Self.chunkOrder(count: model.layout.count, ranges: GradientRanges(model: model), chunk: options.parameterChunk)
             : [0..<model.layout.count]
         pool = ThreadPool(threads: Swift.max(1, options.threads), spin: .milliseconds(1))
-        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: Swift.max(1, options.threads),
+        reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: pool.threads,
                                       maximumUnits: Swift.max(plan.dataUnits(rows: plan.batchSize).count, priorUnits.count))
         gradient = ParameterVector(layout: layout)
         stats = Tensor(shape: [k, w])
@@ -119,6 +119,17 @@ public final class ClusterEngine: StepEngine {
         }
         pool.run(linger: linger)
         region = { _ in }
+    }
+
+    /// Serves until every unit of the step's last phase (and of `others`) is done. The reduction is
+    /// near once the first of them is in: its worker's core is then free, so the coordinator's
+    /// threads are woken to wait there awake instead of being woken late.
+    func serveLastPhase(_ last: [Unit], alsoAwaiting others: [Unit] = []) throws {
+        var prewoken = false
+        try coordinator.serve {
+            if !prewoken && last.contains(where: \.done) { pool.prewake(); prewoken = true }
+            return last.allSatisfy(\.done) && others.allSatisfy(\.done)
+        }
     }
 
     /// `[0, count)` as chunks of at most `chunk` elements: the prior encoder's, then the
@@ -170,20 +181,10 @@ public final class ClusterEngine: StepEngine {
                 return unit
             }
             coordinator.add(backward)
-            // The reduction is near once a prior unit is in: its worker's core is free, so the
-            // coordinator's threads can wait there awake instead of being woken late.
-            var prewoken = false
-            try coordinator.serve {
-                if !prewoken && backward.contains(where: \.done) { pool.prewake(); prewoken = true }
-                return backward.allSatisfy(\.done) && data.allSatisfy(\.done)
-            }
+            try serveLastPhase(backward, alsoAwaiting: data)
             try resolvePrior(backward, firstSlot: data.count)
         } else {
-            var prewoken = false
-            try coordinator.serve {
-                if !prewoken && data.contains(where: \.done) { pool.prewake(); prewoken = true }
-                return data.allSatisfy(\.done)
-            }
+            try serveLastPhase(data)
         }
         let reduceStart = ContinuousClock.now
         try resolveData(data)

@@ -191,53 +191,55 @@ struct Bench: ParsableCommand {
     /// interleaved rounds.
     func independentCeiling(model: String) throws -> (alone: Double, pair: Double) {
         let executable = try selfExecutable()
-        func start() throws -> (Process, Pipe) {
-            let process = Process(), out = Pipe()
-            process.executableURL = executable
-            process.arguments = ["bench", "--models", model, "--threads", "1", "--runs", String(runs), "--steps", String(steps),
-                                 "--batch-size", String(batchSize), "--data-unit", String(dataUnit), "--prior-unit", String(priorUnit), "--json"]
-            process.standardOutput = out
-            try process.run()
-            return (process, out)
-        }
-        func samplesPerSecond(_ started: (Process, Pipe)) throws -> Double {
-            let data = started.1.fileHandleForReading.readDataToEndOfFile()
-            started.0.waitUntilExit()
-            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
-            guard started.0.terminationStatus == 0,
-                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let value = object["samples_per_second"] as? Double else {
-                throw RunFailure(message: "a single-thread bench process for the ceiling of \(model) failed (exit \(started.0.terminationStatus))")
+        let arguments = ["bench", "--models", model, "--threads", "1", "--runs", String(runs), "--steps", String(steps),
+                         "--batch-size", String(batchSize), "--data-unit", String(dataUnit), "--prior-unit", String(priorUnit), "--json"]
+        func measured(_ started: MeasuringProcess) throws -> Double {
+            guard let value = started.samplesPerSecond() else {
+                throw RunFailure(message: "a single-thread bench process for the ceiling of \(model) failed (exit \(started.process.terminationStatus))")
             }
             return value
         }
         var alone: [Double] = [], pair: [Double] = []
         for _ in 0..<3 {
-            alone.append(try samplesPerSecond(try start()))
-            let first = try start(), second = try start()
-            pair.append(try samplesPerSecond(first) + samplesPerSecond(second))
+            alone.append(try measured(try MeasuringProcess(executable, arguments)))
+            let first = try MeasuringProcess(executable, arguments), second = try MeasuringProcess(executable, arguments)
+            pair.append(try measured(first) + measured(second))
         }
-        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
-        return (median(alone), median(pair))
+        return (Benchmark.median(alone), Benchmark.median(pair))
     }
 
     /// The PyTorch script's median samples/s for one model and thread count (or DDP on 2 processes).
     func pytorch(script: String, model: String, threads: Int, ddp: Bool = false) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--json", "--models", model, "--threads", String(threads),
-                             "--runs", String(runs), "--steps", String(steps)] + (ddp ? ["--ddp"] : [])
-        let out = Pipe()
+        let started = try MeasuringProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                           ["python3", script, "--json", "--models", model, "--threads", String(threads),
+                                            "--runs", String(runs), "--steps", String(steps)] + (ddp ? ["--ddp"] : []))
+        guard let value = started.samplesPerSecond() else {
+            throw RunFailure(message: "the PyTorch baseline \(script) failed for \(model)\(ddp ? " (DDP)" : ""); is torch installed? python3 -m pip install torch")
+        }
+        return value
+    }
+}
+
+/// A started process that prints JSON lines, the last of them with `samples_per_second`: a
+/// `largevae bench --json` of one model and thread count, or the PyTorch baseline script.
+struct MeasuringProcess {
+    let process = Process()
+    let out = Pipe()
+
+    init(_ executable: URL, _ arguments: [String]) throws {
+        process.executableURL = executable
+        process.arguments = arguments
         process.standardOutput = out
         try process.run()
+    }
+
+    /// Waits for the process; its last line's `samples_per_second`, or nil if it failed.
+    func samplesPerSecond() -> Double? {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         guard process.terminationStatus == 0,
-              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let value = object["samples_per_second"] as? Double else {
-            throw RunFailure(message: "the PyTorch baseline \(script) failed for \(model)\(ddp ? " (DDP)" : ""); is torch installed? python3 -m pip install torch")
-        }
-        return value
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+        return object["samples_per_second"] as? Double
     }
 }

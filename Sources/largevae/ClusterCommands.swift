@@ -22,7 +22,7 @@ struct ClusterFlags: ParsableArguments {
     var pushParameters = false
     @Flag(name: .customLong("no-shared-memory"), help: "Send parameters and results over the socket to workers on this host too, instead of through a segment in /dev/shm.")
     var noSharedMemory = false
-    @Flag(name: .customLong("no-pin-workers"), help: "Leave local worker processes free to move between CPUs (by default worker i runs only on the i-th CPU this process may use, when there are no more workers than CPUs).")
+    @Flag(name: .customLong("no-pin-workers"), help: "Leave the local worker processes of `train --workers N` and `bench --workers` free to move between CPUs (by default worker i runs only on the i-th CPU this process may use, when there are no more workers than CPUs). A coordinator started alone has none.")
     var noPinWorkers = false
 
     func validate() throws {

@@ -19,7 +19,7 @@ final class ThreadPoolTests: XCTestCase {
         pool.setWork { t in
             counts[t] += 1
             seen[t] = current.pointee
-            if t % 2 == 1 { for _ in 0..<(t * 37 % 200) { _ = counts[t] &* 3 } }   // uneven work
+            if t % 2 == 1 && current.pointee % 3 == 0 { sched_yield() }   // uneven regions: odd threads sometimes finish late
         }
         var failures = 0
         for r in 1...regions {
