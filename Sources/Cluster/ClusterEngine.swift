@@ -182,22 +182,19 @@ public final class ClusterEngine: StepEngine {
             }
             coordinator.add(backward)
             try serveLastPhase(backward, alsoAwaiting: data)
-            try resolvePrior(backward, firstSlot: data.count)
+            gradientUnits = data + backward
         } else {
             try serveLastPhase(data)
+            gradientUnits = data
         }
         let reduceStart = ContinuousClock.now
-        try resolveData(data)
-        results.dataCount = data.count
-        results.priorCount = priorUnits.count
-        var finite = [Double](repeating: 0, count: blocks.count)
-        finite.withUnsafeMutableBufferPointer { f in
-            let f = f   // threads write distinct slots
-            forEachBlock(linger: true) { [reduction, results, blocks, gradient] b, t in
-                f[b] = reduction.reduce(results!, elements: blocks[b], rows: rows, thread: t, into: gradient.data)
-            }
+        gradientIsFinite = try reduce(data, rows: rows)
+        // The gradients' values were checked only by the reduction: on NaN or infinity, the units
+        // that carried it are computed again (elsewhere if possible) and the step reduced anew.
+        while !gradientIsFinite && coordinator.setAsideNonFinite(gradientUnits) {
+            try coordinator.serve { gradientUnits.allSatisfy(\.done) }
+            gradientIsFinite = try reduce(data, rows: rows)
         }
-        gradientIsFinite = finite.allSatisfy { $0 == 0 }
         let end = ContinuousClock.now
         coordinator.log.trace("\(traceStamp(since: coordinator.roundStart)): reduced in \(milliseconds(since: reduceStart)) ms")
         let now = coordinator.statistics, before = statisticsAtLastStep
@@ -215,6 +212,27 @@ public final class ClusterEngine: StepEngine {
         serializationSeconds = 0
         stepMetrics = m
         return try losses(data)
+    }
+
+    /// The units whose gradients the step reduces.
+    var gradientUnits: [Unit] = []
+
+    /// Reduces the data units' and (VampPrior) the prior-backward units' gradients into
+    /// `gradient`, block by block over the coordinator's threads; returns whether every value
+    /// summed was finite.
+    func reduce(_ data: [Unit], rows: Int) throws -> Bool {
+        try resolveData(data)
+        if vamp { try resolvePrior(Array(gradientUnits[data.count...]), firstSlot: data.count) }
+        results.dataCount = data.count
+        results.priorCount = priorUnits.count
+        var finite = [Double](repeating: 0, count: blocks.count)
+        finite.withUnsafeMutableBufferPointer { f in
+            let f = f   // threads write distinct slots
+            forEachBlock(linger: true) { [reduction, results, blocks, gradient] b, t in
+                f[b] = reduction.reduce(results!, elements: blocks[b], rows: rows, thread: t, into: gradient.data)
+            }
+        }
+        return finite.allSatisfy { $0 == 0 }
     }
 
     public func evaluate(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
@@ -329,7 +347,7 @@ public final class ClusterEngine: StepEngine {
             var layouts = [ResultLayout(lossSums: true, elements: .float32)]
             if gradient {
                 expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count)
-                layouts.append(ResultLayout(elements: precision.encoding))
+                layouts.append(ResultLayout(elements: precision.encoding, checkedByReduction: true))
             }
             return makeUnit(.data, round: round, index: first + u, gradient: gradient,
                             extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes, expected: expected, layouts: layouts) { out in
@@ -354,7 +372,8 @@ public final class ClusterEngine: StepEngine {
         let r = priorUnits[c], w = 2 * config.latentSize, d = config.inputSize
         let size = ResultHeader.size + precision.bytesPerElement * (ranges.priorEncoder.count + r.count * d)
         return makeUnit(.priorBackward, round: coordinator.roundID, index: index, gradient: true,
-                        extra: 12 + 4 * r.count * w, expected: [size], layouts: [ResultLayout(elements: precision.encoding)]) { out in
+                        extra: 12 + 4 * r.count * w, expected: [size],
+                        layouts: [ResultLayout(elements: precision.encoding, checkedByReduction: true)]) { out in
             out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
             out.append(floats: statsGradient.data + r.lowerBound * w, count: r.count * w)
         }

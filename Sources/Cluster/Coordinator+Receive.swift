@@ -98,12 +98,15 @@ extension Coordinator {
             return drop(worker.key, "a result for unit \(header.unitID) from \(worker.hello.name), which was not given it")
         }
         let body = UnsafeRawBufferPointer(rebasing: bytes.payload[ResultHeader.size...])
-        if !unit.layouts[part].allFinite(body) {
-            guard acceptNonFinite(unit, part: part, from: worker) else { return }
+        if unit.layouts[part].checkedByReduction && unit.suspects.isEmpty {
+            // checked by the reduction, which reads every value anyway
+        } else if !unit.layouts[part].allFinite(body) {
+            guard acceptNonFinite(unit, part: part, from: worker.key, name: worker.hello.name) else { return }
         } else if !unit.suspects.isEmpty && !unit.suspects.contains(worker.key) {
             quarantineSuspects(of: unit, cleared: worker)
         }
         unit.results[part] = bytes
+        unit.senders[part] = worker.key
         if bytes.owner is ResultArena { statistics.sharedBytes += bytes.payload.count }
         log.trace("\(traceStamp(since: roundStart)): unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
         if part == 0 { unit.computedBy = worker.key }
@@ -121,18 +124,38 @@ extension Coordinator {
     /// A result with NaN or infinity. The first one of a unit is set aside and the unit computed
     /// again, on another worker if there is one; a second one is accepted, because the values
     /// are then the model's own (the step then fails as not finite, and nothing is applied).
-    func acceptNonFinite(_ unit: Unit, part: Int, from worker: WorkerRecord) -> Bool {
+    func acceptNonFinite(_ unit: Unit, part: Int, from key: [UInt8], name sender: String) -> Bool {
         unit.nonFiniteResults += 1
         let name = "unit \(unit.header.unitID) (\(unit.kind)) of step \(roundID)"
         if unit.nonFiniteResults >= 2 {
-            log.error("\(name) came back with NaN or infinity twice, from \(worker.hello.name) too: the model itself is not finite")
+            log.error("\(name) came back with NaN or infinity twice, from \(sender) too: the model itself is not finite")
             unit.suspects.removeAll()
             return true
         }
-        log.warning("\(worker.hello.name) sent NaN or infinity in part \(part) of \(name); discarded, computing the unit again")
-        unit.suspects.insert(worker.key)
-        if unit.holders.removeValue(forKey: worker.key) != nil { worker.inFlight -= 1 }
+        log.warning("\(sender) sent NaN or infinity in part \(part) of \(name); discarded, computing the unit again")
+        unit.suspects.insert(key)
+        if unit.holders.removeValue(forKey: key) != nil { workers[key]?.inFlight -= 1 }
         return false
+    }
+
+    /// After a reduction found NaN or infinity: checks the parts it alone checked
+    /// (`ResultLayout.checkedByReduction`), unit by unit, and treats each non-finite one as if it
+    /// had been found on arrival (`acceptNonFinite`). Returns whether any was set aside; those
+    /// units are then pending again, to be served and reduced anew.
+    func setAsideNonFinite(_ units: [Unit]) -> Bool {
+        var setAside = false
+        for unit in units {
+            for part in unit.results.indices where unit.layouts[part].checkedByReduction && unit.results[part] != nil {
+                if unit.layouts[part].allFinite(unit.resultBody(part)) { continue }
+                let key = unit.senders[part] ?? []
+                let name = workers[key]?.hello.name ?? "a worker since lost"
+                if acceptNonFinite(unit, part: part, from: key, name: name) { continue }
+                unit.results[part] = nil
+                unit.senders[part] = nil
+                setAside = true
+            }
+        }
+        return setAside
     }
 
     /// A unit that a suspect worker returned non-finite came back finite from `cleared`: the

@@ -23,6 +23,8 @@ final class Unit {
     var preferred: [UInt8]?
     /// Who sent part 0.
     var computedBy: [UInt8]?
+    /// Who sent each part that is in.
+    var senders: [[UInt8]?]
 
     init(kind: UnitKind, header: WireHeader, payload: OwnedBuffer, payloadCount: Int, expectedSizes: [Int], layouts: [ResultLayout]) {
         precondition(layouts.count == expectedSizes.count, "one layout per result part")
@@ -33,6 +35,7 @@ final class Unit {
         self.expectedSizes = expectedSizes
         self.layouts = layouts
         results = Array(repeating: nil, count: expectedSizes.count)
+        senders = results.map { _ in nil }
     }
 
     var firstPartDone: Bool { results[0] != nil }
@@ -49,6 +52,11 @@ final class Unit {
 struct ResultLayout {
     var lossSums = false
     var elements: FiniteCheck.Encoding
+    /// Values that only the gradient reduction reads, which yields their finiteness as a by-product
+    /// (`GradientReduction.reduce`): they are not checked on arrival, only when that says NaN or
+    /// infinity is in the step (`Coordinator.setAsideNonFinite`), or when the unit already came
+    /// back non-finite once.
+    var checkedByReduction = false
 
     /// Whether every value `body` carries is finite.
     func allFinite(_ body: UnsafeRawBufferPointer) -> Bool {

@@ -43,6 +43,7 @@ public struct WorkerOptions: Sendable {
     public var emulateCompute = false
     /// Fault drills only: overwrite the values of every Nth unit's last result part with NaN
     /// (0: never), to show that the coordinator recomputes such units and quarantines the worker.
+    /// The fault is transient: a unit this worker is given again in the same step comes out clean.
     public var injectNaNEvery = 0
     /// CurveZMQ: this worker's key pair and the coordinator's public key (nil: plaintext).
     public var security: CurveClientSecurity?
@@ -74,6 +75,8 @@ public final class Worker {
     var lastSent = ContinuousClock.now
     var lastHeard = ContinuousClock.now
     public private(set) var unitsDone = 0
+    /// The units of the current step computed so far (for the fault drill's transient faults).
+    var computedThisStep: Set<UInt32> = []
     /// The newest step a work unit came for: units of older steps (replayed) are dropped.
     var newestStep: UInt64 = 0
     let started = ContinuousClock.now
@@ -237,6 +240,7 @@ public final class Worker {
         let start = ContinuousClock.now
         sink.shared = s.shared
         sink.unit = Int(header.unitID)
+        if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
         sink.step = header.step
         var reply = WireHeader(type: .result, runID: s.runID, step: header.step, unitID: header.unitID)
         reply.flags = s.welcome.precision.flags
@@ -247,7 +251,8 @@ public final class Worker {
                                              : try s.compute(work, &reader, out: &sink, early: early)
         let seconds = (ContinuousClock.now - start).seconds
         try send(WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1))
-        if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0, let (target, _) = results.last {
+        let again = !computedThisStep.insert(header.unitID).inserted
+        if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0 && !again, let (target, _) = results.last {
             for i in 0..<8 { target.base.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
             log.warning("fault drill: NaN written into unit \(header.unitID) of step \(header.step)")
         }
