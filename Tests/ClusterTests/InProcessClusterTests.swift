@@ -49,8 +49,11 @@ final class InProcessClusterTests: XCTestCase {
 
     /// Trains two epochs with `workers` worker threads and returns the parameters' bits and the
     /// test report's log-likelihood.
+    /// - Parameter poison: worker 0 writes NaN into every `poison`-th result (0: never); it is
+    ///   then expected to be quarantined, and its thread to end with that error.
     func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32,
-                    push: Bool = false, options: TrainingOptions = options(), train: ArraySource? = nil) throws -> ([UInt32], Double) {
+                    push: Bool = false, options: TrainingOptions = options(), train: ArraySource? = nil,
+                    poison: Int = 0) throws -> ([UInt32], Double) {
         let context = try ZMQContext()
         var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
         coordinatorOptions.precision = precision
@@ -64,14 +67,22 @@ final class InProcessClusterTests: XCTestCase {
             engine = e
             return e
         }
-        let threads = (0..<workers).map { WorkerThread(WorkerOptions(endpoint: engine!.coordinator.endpoint, name: "w\($0)"), context: context) }
+        let threads = (0..<workers).map { i -> WorkerThread in
+            var o = WorkerOptions(endpoint: engine!.coordinator.endpoint, name: "w\(i)")
+            if i == 0 { o.injectNaNEvery = poison }
+            return WorkerThread(o, context: context)
+        }
         try engine!.coordinator.waitForWorkers(workers)
         try run.run(observer: nil)
         let report = try run.testReport(validation)
         engine!.coordinator.finish()
-        for t in threads {
+        for (i, t) in threads.enumerated() {
             t.done.wait()
-            XCTAssertNil(t.error)
+            if i == 0 && poison > 0 {
+                XCTAssertTrue("\(t.error.map { String(describing: $0) } ?? "none")".contains("quarantined"), "\(String(describing: t.error))")
+            } else {
+                XCTAssertNil(t.error)
+            }
         }
         return (run.trainer.values.storage.scalars.map(\.bitPattern), report.logLikelihood)
     }
@@ -100,6 +111,22 @@ final class InProcessClusterTests: XCTestCase {
         let two = try clusterRun(config, workers: 2, precision: .bf16)
         XCTAssertEqual(one.0, two.0)
         XCTAssertNotEqual(one.0, try localRun(config).0, "bf16 rounds what travels")
+    }
+
+    /// A worker that writes NaN into every 3rd result. Gradients are not checked on arrival: the
+    /// reduction finds the NaN, the parts are checked one by one, the poisoned units are computed
+    /// again by the other worker, the poisoner is quarantined, and the weights keep the bits of a
+    /// clean run (fp32 and bf16, where the check reads the wire's bf16 bytes).
+    func testPoisonedGradients_FoundByTheReduction_SameBits() throws {
+        for (a, p) in [(Architecture.vae, PriorKind.vampprior), (.hvae, .standard)] {
+            for precision in [WirePrecision.fp32, .bf16] {
+                let config = Self.config(a, p)
+                let clean = try clusterRun(config, workers: 2, precision: precision)
+                let poisoned = try clusterRun(config, workers: 2, precision: precision, poison: 3)
+                XCTAssertEqual(poisoned.0, clean.0, "\(a)/\(p), \(precision)")
+                XCTAssertEqual(poisoned.1, clean.1, "\(a)/\(p), \(precision): test log-likelihood")
+            }
+        }
     }
 
     /// 70 one-row data units a step, with bf16 so that every result is decoded into scratch
