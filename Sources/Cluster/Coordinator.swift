@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Transport
+import Training
 
 /// How the coordinator runs.
 public struct CoordinatorOptions: Sendable {
@@ -59,6 +60,8 @@ public final class Coordinator {
     /// Routing ids of workers that sent non-finite results another worker computed finite.
     var quarantined: Set<[UInt8]> = []
     var lastWaitingNotice = ContinuousClock.now - .seconds(60)
+    /// A stop request (SIGINT, SIGTERM): serving then gives the current round up.
+    public var stop: StopRequest?
     /// The endpoint actually bound (with the real port for `*`).
     public let endpoint: String
     /// Checks CURVE clients' keys while this coordinator lives (nil without `options.security`).
@@ -179,10 +182,12 @@ public final class Coordinator {
     func add(_ new: [Unit]) { units += new }
 
     /// Serves the socket until `condition()` holds: dispatching, collecting and reissuing.
+    /// - Throws: `StepAbandoned` as soon as `stop` is requested.
     func serve(until condition: () -> Bool) throws {
         while !condition() {
+            if stop?.isRequested == true { throw StepAbandoned() }
             try dispatch()
-            let wait = workers.isEmpty ? Duration.milliseconds(200) : options.heartbeat
+            let wait = Swift.min(options.heartbeat, .milliseconds(200))   // so that a stop is seen soon
             if let message = try socket.receiveMessage(timeout: wait) {
                 handle(message)
                 while let more = try socket.receiveMessage(timeout: .zero) { handle(more) }   // drain before judging liveness

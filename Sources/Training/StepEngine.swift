@@ -11,6 +11,13 @@ public enum Noise<T: Scalar> {
     case keyed(seed: UInt64, epoch: Int, indices: UnsafePointer<Int>, purpose: RandomPurpose)
 }
 
+/// A step or evaluation given up before it completed because a stop was requested (a
+/// coordinator does not wait for its workers then: they may be gone too). Nothing of it was
+/// applied; the run's state is that of its last completed step.
+public struct StepAbandoned: Error, Equatable {
+    public init() {}
+}
+
 /// What computes a step's units and reduces them in the plan's fixed order: threads in this
 /// process (`StepExecutor`) or worker processes (the cluster's coordinator). Both run the same
 /// `Units` and the same `GradientReduction`, so the trained bits do not depend on which.

@@ -153,7 +153,14 @@ public final class TrainingRun {
             for s in firstStep..<steps {
                 let rows = UnsafeBufferPointer(rebasing: all[(s * b)..<Swift.min((s + 1) * b, all.count)])
                 train.fill(indices: rows, epoch: e, into: x)
-                epochSums = epochSums + (try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta))
+                let sums: LossSums
+                do {
+                    sums = try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta)
+                } catch is StepAbandoned where stop?.isRequested == true {
+                    try observer?.checkpointDue(run: self)   // the state after step s
+                    throw TrainingError.interrupted(epoch: e, step: s)
+                }
+                epochSums = epochSums + sums
                 stepInEpoch = s + 1
                 let elapsed = Date().timeIntervalSince(start)
                 let metrics = trainer.engine.stepMetrics
@@ -171,7 +178,13 @@ public final class TrainingRun {
             }
         }
         let seconds = Date().timeIntervalSince(start)
-        let val = try evaluate(validation, values: trainer.values)
+        let val: LossSummary
+        do {
+            val = try evaluate(validation, values: trainer.values)
+        } catch is StepAbandoned where stop?.isRequested == true {
+            try observer?.checkpointDue(run: self)   // every step of the epoch done, validation not
+            throw TrainingError.interrupted(epoch: e, step: steps)
+        }
         let sums = epochSums
         epoch = e
         stepInEpoch = 0

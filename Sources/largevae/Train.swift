@@ -35,8 +35,9 @@ struct Train: ParsableCommand {
 
     enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
 
-    /// On SIGINT or SIGTERM, calls `handler` once (the run then stops after its current step and
-    /// saves its state); a second signal ends the process at once.
+    /// On SIGINT or SIGTERM, calls `handler` once (the run then stops after its current step, or a
+    /// coordinator gives that step up at once, since its workers may be gone too, and saves the
+    /// state of the last completed step); a second signal ends the process at once.
     static func onInterrupt(_ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
@@ -45,7 +46,7 @@ struct Train: ParsableCommand {
             source.setEventHandler {
                 if seen.isRequested { Foundation.exit(130) }
                 seen.request()
-                FileHandle.standardError.write(Data("\nstopping after this step and saving the state (signal again to quit now)\n".utf8))
+                FileHandle.standardError.write(Data("\nstopping: the state after the last completed step is saved (signal again to quit now)\n".utf8))
                 handler()
             }
             source.resume()
@@ -98,6 +99,7 @@ struct Train: ParsableCommand {
         recorder.stepLog = stepLog
         let stop = StopRequest()
         run.stop = stop
+        cluster?.engine?.coordinator.stop = stop   // a coordinator gives its current step up
         if run.epoch == 0 && run.stepInEpoch == 0 {   // a good checkpoint exists before the first step, should that step fail
             try recorder.saveState(run)
         }

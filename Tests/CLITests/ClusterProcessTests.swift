@@ -477,6 +477,34 @@ final class ClusterProcessTests: XCTestCase {
                        try Data(contentsOf: reference.appendingPathComponent("test.json")))
     }
 
+    /// SIGTERM to a coordinator whose workers were just killed mid-step (what a launcher's Ctrl-C
+    /// does): it gives the step up at once instead of waiting for a worker, saves the state of the
+    /// last completed step, exits 130, and `--resume` with a new worker ends on the bits of an
+    /// uninterrupted run.
+    func testStopWithWorkersGone_GivesTheStepUpAndResumes() throws {
+        let args = self.args("vae") + ["--epochs", "6", "--train-limit", "400"]
+        let reference = runDirectory("stop-reference"), dir = runDirectory("stop")
+        XCTAssertEqual(try largevae(["train"] + args + ["--threads", "1", "--run-dir", reference.path]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let first = try Spawned(["coordinator", "--bind", endpoint, "--min-workers", "2"] + args + ["--run-dir", dir.path])
+        defer { if first.process.isRunning { first.process.terminate() } }
+        let workers = try (0..<2).map { try worker(endpoint, "w\($0)") }
+        XCTAssertTrue(first.waitFor("epoch 2 "), first.output)
+        for w in workers { kill(w.process.processIdentifier, SIGKILL); w.finish() }
+        kill(first.process.processIdentifier, SIGTERM)
+        let start = Date()
+        XCTAssertEqual(first.finish(seconds: 30), 130, first.output)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, "the coordinator waited for its dead workers")
+        XCTAssertTrue(first.output.contains("stopped on request"), first.output)
+        let second = try Spawned(["coordinator", "--bind", endpoint, "--resume", dir.path])
+        defer { if second.process.isRunning { second.process.terminate() } }
+        let third = try worker(endpoint, "w2")
+        XCTAssertEqual(second.finish(seconds: 180), 0, second.output)
+        XCTAssertEqual(third.finish(seconds: 30), 0, third.output)
+        XCTAssertEqual(try tensors(dir), try tensors(reference))
+        XCTAssertEqual(try tensors(dir, "best.safetensors"), try tensors(reference, "best.safetensors"))
+    }
+
     /// Joins as a worker (so it has the run id), never asks for work, and sends `count`
     /// malformed messages: random bytes, bad checksums, wrong run ids, unknown types, results for
     /// units that do not exist or of the wrong size, truncated frames, extra frames. Returns how
