@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 import NN
 import VAE
@@ -14,8 +15,9 @@ public enum Noise<T: Scalar> {
 /// A step or evaluation given up before it completed because a stop was requested (a
 /// coordinator does not wait for its workers then: they may be gone too). Nothing of it was
 /// applied; the run's state is that of its last completed step.
-public struct StepAbandoned: Error, Equatable {
+public struct StepAbandoned: Error, LocalizedError, Equatable {
     public init() {}
+    public var errorDescription: String? { "stopped on request: the step in progress was given up, nothing of it applied" }
 }
 
 /// What computes a step's units and reduces them in the plan's fixed order: threads in this
