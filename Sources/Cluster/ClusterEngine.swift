@@ -171,29 +171,29 @@ public final class ClusterEngine: StepEngine {
         let stepStart = ContinuousClock.now
         lastRunValues = values
         let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: true)
+        var backward: [Unit] = []
         if vamp {
             reduction.reduceStatsGradients(leafCount: data.count, leaf: { self.statsGradientLeaf(data[$0], unit: $0) },
                                            count: stats.count, thread: 0, into: statsGradient.data)
             let first = coordinator.units.count
-            let backward = try priorUnits.indices.map { c -> Unit in
+            backward = try priorUnits.indices.map { c -> Unit in
                 let unit = try priorBackwardUnit(c, index: first + c)
                 unit.preferred = forwardWorkers[c]
                 return unit
             }
             coordinator.add(backward)
             try serveLastPhase(backward, alsoAwaiting: data)
-            gradientUnits = data + backward
         } else {
             try serveLastPhase(data)
-            gradientUnits = data
         }
         let reduceStart = ContinuousClock.now
-        gradientIsFinite = try reduce(data, rows: rows)
+        gradientIsFinite = try reduce(data: data, backward: backward, rows: rows)
         // The gradients' values were checked only by the reduction: on NaN or infinity, the units
         // that carried it are computed again (elsewhere if possible) and the step reduced anew.
-        while !gradientIsFinite && coordinator.setAsideNonFinite(gradientUnits) {
-            try coordinator.serve { gradientUnits.allSatisfy(\.done) }
-            gradientIsFinite = try reduce(data, rows: rows)
+        let reduced = data + backward
+        while !gradientIsFinite && coordinator.setAsideNonFinite(reduced) {
+            try coordinator.serve { reduced.allSatisfy(\.done) }
+            gradientIsFinite = try reduce(data: data, backward: backward, rows: rows)
         }
         let end = ContinuousClock.now
         coordinator.log.trace("\(traceStamp(since: coordinator.roundStart)): reduced in \(milliseconds(since: reduceStart)) ms")
@@ -214,25 +214,24 @@ public final class ClusterEngine: StepEngine {
         return try losses(data)
     }
 
-    /// The units whose gradients the step reduces.
-    var gradientUnits: [Unit] = []
+    /// Each block's finiteness sum from the last reduction (made once: a step allocates none).
+    lazy var blockFinite = [Double](repeating: 0, count: blocks.count)
 
     /// Reduces the data units' and (VampPrior) the prior-backward units' gradients into
     /// `gradient`, block by block over the coordinator's threads; returns whether every value
     /// summed was finite.
-    func reduce(_ data: [Unit], rows: Int) throws -> Bool {
+    func reduce(data: [Unit], backward: [Unit], rows: Int) throws -> Bool {
         try resolveData(data)
-        if vamp { try resolvePrior(Array(gradientUnits[data.count...]), firstSlot: data.count) }
+        if vamp { try resolvePrior(backward, firstSlot: data.count) }
         results.dataCount = data.count
         results.priorCount = priorUnits.count
-        var finite = [Double](repeating: 0, count: blocks.count)
-        finite.withUnsafeMutableBufferPointer { f in
+        blockFinite.withUnsafeMutableBufferPointer { f in
             let f = f   // threads write distinct slots
             forEachBlock(linger: true) { [reduction, results, blocks, gradient] b, t in
                 f[b] = reduction.reduce(results!, elements: blocks[b], rows: rows, thread: t, into: gradient.data)
             }
         }
-        return finite.allSatisfy { $0 == 0 }
+        return blockFinite.allSatisfy { $0 == 0 }
     }
 
     public func evaluate(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,

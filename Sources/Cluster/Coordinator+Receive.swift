@@ -98,9 +98,7 @@ extension Coordinator {
             return drop(worker.key, "a result for unit \(header.unitID) from \(worker.hello.name), which was not given it")
         }
         let body = UnsafeRawBufferPointer(rebasing: bytes.payload[ResultHeader.size...])
-        if unit.layouts[part].checkedByReduction && unit.suspects.isEmpty {
-            // checked by the reduction, which reads every value anyway
-        } else if !unit.layouts[part].allFinite(body) {
+        if unit.checksOnArrival(part) && !unit.layouts[part].allFinite(body) {
             guard acceptNonFinite(unit, part: part, from: worker.key, name: worker.hello.name) else { return }
         } else if !unit.suspects.isEmpty && !unit.suspects.contains(worker.key) {
             quarantineSuspects(of: unit, cleared: worker)
@@ -109,7 +107,6 @@ extension Coordinator {
         unit.senders[part] = worker.key
         if bytes.owner is ResultArena { statistics.sharedBytes += bytes.payload.count }
         log.trace("\(traceStamp(since: roundStart)): unit \(header.unitID) (\(unit.kind)) part \(part) from \(worker.hello.name), computed in \(result.seconds * 1000) ms")
-        if part == 0 { unit.computedBy = worker.key }
         if part == unit.expectedSizes.count - 1 {   // the last part carries the whole unit's time
             worker.computeSeconds += result.seconds
             statistics.computeSeconds += result.seconds

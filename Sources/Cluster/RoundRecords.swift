@@ -21,8 +21,6 @@ final class Unit {
     var holders: [[UInt8]: ContinuousClock.Instant] = [:]
     /// The worker that should get it if it is alive (prior backward: where the forward ran).
     var preferred: [UInt8]?
-    /// Who sent part 0.
-    var computedBy: [UInt8]?
     /// Who sent each part that is in.
     var senders: [[UInt8]?]
 
@@ -39,6 +37,12 @@ final class Unit {
     }
 
     var firstPartDone: Bool { results[0] != nil }
+    /// Who sent part 0.
+    var computedBy: [UInt8]? { senders[0] }
+    /// Whether result part `p`'s values are checked as they arrive: unless the reduction checks
+    /// them, and the unit has not come back non-finite already (then a finite result clears or
+    /// quarantines its suspects at once).
+    func checksOnArrival(_ p: Int) -> Bool { !layouts[p].checkedByReduction || !suspects.isEmpty }
     var done: Bool { results.allSatisfy { $0 != nil } }
 
     /// The payload of result part `p` after its result header (from the message or a slot).
@@ -53,9 +57,8 @@ struct ResultLayout {
     var lossSums = false
     var elements: FiniteCheck.Encoding
     /// Values that only the gradient reduction reads, which yields their finiteness as a by-product
-    /// (`GradientReduction.reduce`): they are not checked on arrival, only when that says NaN or
-    /// infinity is in the step (`Coordinator.setAsideNonFinite`), or when the unit already came
-    /// back non-finite once.
+    /// (`GradientReduction.reduce`): checked one by one only when that says NaN or infinity is in
+    /// the step (`Coordinator.setAsideNonFinite`; see also `Unit.checksOnArrival`).
     var checkedByReduction = false
 
     /// Whether every value `body` carries is finite.

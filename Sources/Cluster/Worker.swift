@@ -251,8 +251,8 @@ public final class Worker {
                                              : try s.compute(work, &reader, out: &sink, early: early)
         let seconds = (ContinuousClock.now - start).seconds
         try send(WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1))
-        let again = options.injectNaNEvery > 0 && !computedThisStep.insert(header.unitID).inserted
-        if options.injectNaNEvery > 0 && (unitsDone + 1) % options.injectNaNEvery == 0 && !again, let (target, _) = results.last {
+        if options.injectNaNEvery > 0, computedThisStep.insert(header.unitID).inserted,   // a unit given again comes out clean
+           (unitsDone + 1) % options.injectNaNEvery == 0, let (target, _) = results.last {
             for i in 0..<8 { target.base.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
             log.warning("fault drill: NaN written into unit \(header.unitID) of step \(header.step)")
         }

@@ -153,12 +153,8 @@ public final class TrainingRun {
             for s in firstStep..<steps {
                 let rows = UnsafeBufferPointer(rebasing: all[(s * b)..<Swift.min((s + 1) * b, all.count)])
                 train.fill(indices: rows, epoch: e, into: x)
-                let sums: LossSums
-                do {
-                    sums = try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta)
-                } catch is StepAbandoned where stop?.isRequested == true {
-                    try observer?.checkpointDue(run: self)   // the state after step s
-                    throw TrainingError.interrupted(epoch: e, step: s)
+                let sums = try stoppable(epoch: e, step: s, observer) {
+                    try trainer.step(x: x, sampleIndices: rows, epoch: e, beta: beta)
                 }
                 epochSums = epochSums + sums
                 stepInEpoch = s + 1
@@ -168,22 +164,15 @@ public final class TrainingRun {
                 observer?.stepFinished(StepProgress(epoch: e, step: s + 1, stepsPerEpoch: steps, loss: epochSums.loss / Double(epochSums.count),
                                                     samplesPerSecond: Double(epochSums.count - resumedCount) / Swift.max(elapsed, 1e-9),
                                                     elapsed: elapsed, cluster: metrics, globalStep: trainer.adam.step))
-                if stop?.isRequested == true {
-                    try observer?.checkpointDue(run: self)
-                    throw TrainingError.interrupted(epoch: e, step: s + 1)
-                }
+                if stop?.isRequested == true { try interrupt(epoch: e, step: s + 1, observer) }
                 if options.checkpointSteps > 0 && (s + 1) % options.checkpointSteps == 0 && s + 1 < steps {
                     try observer?.checkpointDue(run: self)
                 }
             }
         }
         let seconds = Date().timeIntervalSince(start)
-        let val: LossSummary
-        do {
-            val = try evaluate(validation, values: trainer.values)
-        } catch is StepAbandoned where stop?.isRequested == true {
-            try observer?.checkpointDue(run: self)   // every step of the epoch done, validation not
-            throw TrainingError.interrupted(epoch: e, step: steps)
+        let val = try stoppable(epoch: e, step: steps, observer) {   // every step done, validation not
+            try evaluate(validation, values: trainer.values)
         }
         let sums = epochSums
         epoch = e
@@ -202,6 +191,20 @@ public final class TrainingRun {
         history.append(record)
         try observer?.epochFinished(record, run: self)
         return record
+    }
+
+    /// Saves the state as it is (after `step` of `epoch`) and stops the run.
+    func interrupt(epoch: Int, step: Int, _ observer: TrainingObserver?) throws -> Never {
+        try observer?.checkpointDue(run: self)
+        throw TrainingError.interrupted(epoch: epoch, step: step)
+    }
+
+    /// `body()`, or, when the engine gives it up because a stop was requested (`StepAbandoned`),
+    /// `interrupt` at the state before it: after `step` of `epoch`.
+    func stoppable<R>(epoch: Int, step: Int, _ observer: TrainingObserver?, _ body: () throws -> R) throws -> R {
+        do { return try body() } catch is StepAbandoned where stop?.isRequested == true {
+            try interrupt(epoch: epoch, step: step, observer)
+        }
     }
 
     /// The β = 1 loss of a whole image set under `values`, with evaluation noise keyed by

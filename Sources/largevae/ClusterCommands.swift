@@ -255,8 +255,7 @@ struct WorkerCommand: ParsableCommand {
         guard injectNaNEvery >= 0 else { throw ValidationError("--inject-nan-every must be 0 or more.") }
         guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
         guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
-        if let cpu, !allowedCPUs().contains(cpu) {
-            let cpus = allowedCPUs()
+        if let cpu, case let cpus = allowedCPUs(), !cpus.contains(cpu) {
             throw ValidationError(cpus.isEmpty ? "--cpu: this system does not let a process choose its CPU; leave --cpu out."
                                   : "--cpu \(cpu) is not a CPU this process may run on (it may use \(cpus.map(String.init).joined(separator: ", "))).")
         }
