@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Dispatch latencies from a distributed trace: how long after the coordinator logged a unit as
-sent did its worker log the next receive, on the host's monotonic clock (both stamp it).
+sent did its worker log the next receive, on the host's monotonic clock (both stamp it); and each
+worker's median compute time per kind of unit and result part, as the coordinator logged it.
 
     LARGEVAE_LOG=trace largevae bench --workers 2 --models vae/vampprior --runs 1 --steps 60 > trace.txt 2>&1
     python3 Tests/Benchmarks/trace_latency.py trace.txt
@@ -13,6 +14,7 @@ import sys
 
 SENT = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) sent to (\S+)")
 RECEIVED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): received")
+COMPUTED = re.compile(r"coordinator: .*: unit \d+ \((\w+)\) part (\d) from (\S+), computed in ([\d.]+) ms")
 
 
 def latencies(lines, skip=5):
@@ -30,17 +32,30 @@ def latencies(lines, skip=5):
     return {k: v[skip:] or v for k, v in out.items()}
 
 
+def compute_times(lines, skip=5):
+    out = {}
+    for line in lines:
+        if m := COMPUTED.search(line):
+            out.setdefault((m[1], int(m[2]), m[3]), []).append(float(m[4]))
+    return {k: v[skip:] or v for k, v in out.items()}
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: trace_latency.py TRACE_FILE")
     with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
-        found = latencies(f)
+        lines = f.readlines()
+    found = latencies(lines)
     if not found:
         sys.exit("no 'sent to' lines with clock stamps: was the trace taken with LARGEVAE_LOG=trace?")
     print("unit kind       worker      median ms  90th pct ms  units")
     for (kind, worker), v in sorted(found.items()):
         v = sorted(v)
         print(f"{kind:<15} {worker:<10} {statistics.median(v):10.2f} {v[int(0.9 * (len(v) - 1))]:12.2f} {len(v):6d}")
+    print()
+    print("unit kind       part  worker      median compute ms  units")
+    for (kind, part, worker), v in sorted(compute_times(lines).items()):
+        print(f"{kind:<15} {part:4d}  {worker:<10} {statistics.median(v):18.2f} {len(v):6d}")
 
 
 if __name__ == "__main__":
