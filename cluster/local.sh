@@ -10,7 +10,9 @@
 #   LARGEVAE_WORKER_GRACE  seconds workers get to leave after the coordinator (default 30)
 #   LARGEVAE_CURVE_DIR     CurveZMQ keys (see curve_flags in common.sh); not needed on ipc or loopback
 #   LARGEVAE_PIN_WORKERS   1 (default): with no more workers than CPUs, worker i runs only on the
-#                          i-th CPU this script may use (`largevae worker --cpu`); 0 leaves them free
+#                          i-th CPU this script may use (`largevae worker --cpu`), and workers that
+#                          fill every CPU compute at idle priority (`--idle-priority`), so that the
+#                          coordinator runs the moment it wakes; 0 leaves them to the scheduler
 set -euo pipefail
 PROG=local.sh
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,6 +75,7 @@ workers=()
 for i in $(seq "$n"); do
     pin=()
     [ "$n" -le "${#cpus[@]}" ] && pin=(--cpu "${cpus[i - 1]}")
+    [ "${#cpus[@]}" -gt 0 ] && [ "$n" -ge "${#cpus[@]}" ] && pin+=(--idle-priority)
     # One BLAS thread per worker: parallelism comes from the processes, and a fixed thread
     # count keeps the GEMM results (and so the trained weights) bit-identical.
     OPENBLAS_NUM_THREADS=1 "$bin" worker --connect "$endpoint" --blas-threads 1 --name "local-$i" ${pin[@]+"${pin[@]}"} ${CURVE_WORKER[@]+"${CURVE_WORKER[@]}"} &

@@ -25,6 +25,11 @@ int largevae_pin_to_cpu(int cpu) { (void)cpu; return ENOSYS; }
 #endif
 
 #if defined(__linux__)
+int largevae_idle_priority(void) {
+    struct sched_param param = {0};
+    return sched_setscheduler(0, SCHED_IDLE, &param) == 0 ? 0 : errno;   /* 0: this thread only */
+}
+
 int largevae_allowed_cpus(int *out, int capacity) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -35,5 +40,6 @@ int largevae_allowed_cpus(int *out, int capacity) {
     return n;
 }
 #else
+int largevae_idle_priority(void) { return ENOSYS; }
 int largevae_allowed_cpus(int *out, int capacity) { (void)out; (void)capacity; return 0; }
 #endif

@@ -22,7 +22,7 @@ struct ClusterFlags: ParsableArguments {
     var pushParameters = false
     @Flag(name: .customLong("no-shared-memory"), help: "Send parameters and results over the socket to workers on this host too, instead of through a segment in /dev/shm.")
     var noSharedMemory = false
-    @Flag(name: .customLong("no-pin-workers"), help: "Leave the local worker processes of `train --workers N` and `bench --workers` free to move between CPUs (by default worker i runs only on the i-th CPU this process may use, when there are no more workers than CPUs). A coordinator started alone has none.")
+    @Flag(name: .customLong("no-pin-workers"), help: "Leave the local worker processes of `train --workers N` and `bench --workers` to the scheduler. By default worker i runs only on the i-th CPU this process may use when there are no more workers than CPUs, and at idle priority when they fill every CPU (see `largevae worker --cpu` and `--idle-priority`). A coordinator started alone has none.")
     var noPinWorkers = false
 
     func validate() throws {
@@ -103,6 +103,8 @@ final class ClusterSession {
             let p = Process()
             var arguments = ["worker", "--connect", endpoint, "--name", "local-\(i)", "--connect-timeout", "15"] + workerArguments
             if pinWorkers, count <= cpus.count { arguments += ["--cpu", String(cpus[i])] }
+            // Workers that fill every core leave none to the coordinator: they yield to its threads.
+            if pinWorkers, !cpus.isEmpty, count >= cpus.count { arguments.append("--idle-priority") }
             if inNamespaces {
                 let port = endpoint.split(separator: ":").last.map(String.init) ?? "5555"
                 arguments[2] = "tcp://10.77.0.1:\(port)"
@@ -177,6 +179,12 @@ func allowedCPUs() -> [Int] {
     return cpus.prefix(n).map(Int.init)
 }
 
+/// Gives the calling thread the SCHED_IDLE policy (threads started before keep theirs).
+func lowerToIdlePriority() throws {
+    let code = largevae_idle_priority()
+    guard code == 0 else { throw RunFailure(message: "cannot lower this worker to idle priority: \(String(cString: strerror(code)))") }
+}
+
 /// Restricts this process's calling thread, and the threads it starts afterwards, to `cpu`.
 func pin(toCPU cpu: Int) throws {
     let code = largevae_pin_to_cpu(Int32(cpu))
@@ -248,6 +256,8 @@ struct WorkerCommand: ParsableCommand {
     var noSharedMemory = false
     @Option(help: "Run only on this CPU (its number, as taskset counts), the worker and its ZeroMQ thread alike: with one worker per core, the scheduler cannot stack two on one core while another idles. Local workers of `train --workers N` are pinned this way unless --no-pin-workers.")
     var cpu: Int?
+    @Flag(name: .customLong("idle-priority"), help: "Compute at the idle scheduling priority (Linux SCHED_IDLE): a coordinator or ZeroMQ thread that wakes on this worker's core then runs at once instead of waiting out its time slice, which matters when workers fill every core the coordinator runs on. The worker also yields to any other program. Local workers of `train --workers N` get it when they fill every CPU, unless --no-pin-workers.")
+    var idlePriority = false
     @OptionGroup var security: ClientSecurityFlags
 
     func validate() throws {
@@ -275,6 +285,7 @@ struct WorkerCommand: ParsableCommand {
             _ = Console.logger   // bootstraps logging before the worker's logger is made
             if let cpu { try pin(toCPU: cpu) }   // before libzmq starts its I/O thread, which inherits it
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
+            if idlePriority { try lowerToIdlePriority() }   // after the socket: libzmq's I/O thread keeps normal priority
             do { try worker.run() } catch let error as WorkerError {
                 guard case .noCoordinator = error else { throw error }
                 throw RunFailure(message: error.localizedDescription + "." + security.noAnswerHint)

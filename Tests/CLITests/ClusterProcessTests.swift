@@ -109,7 +109,9 @@ final class ClusterProcessTests: XCTestCase {
     }
 
     /// `worker --cpu N` keeps the whole worker on CPU N, its ZeroMQ threads too (they inherit it);
-    /// a CPU it may not use is refused with exit 64, naming the ones it may.
+    /// a CPU it may not use is refused with exit 64, naming the ones it may. With
+    /// `--idle-priority` the computing (main) thread has the SCHED_IDLE policy and libzmq's threads
+    /// keep the normal one; `train --workers 2` gives it to its workers when they fill every CPU.
     func testWorker_PinnedToItsCPU_BadCPURefused() throws {
         let bad = try largevae(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--cpu", "4095"])
         XCTAssertEqual(bad.status, 64, bad.stderr)
@@ -123,12 +125,15 @@ final class ClusterProcessTests: XCTestCase {
         // The last CPU this test may use (so that pinning is not a no-op on a one-CPU machine's CPU 0 alone).
         let mine = try allowed("/proc/self/status")
         let cpu = try XCTUnwrap(mine.split(separator: ",").last?.split(separator: "-").last.flatMap { Int($0) })
-        let worker = try Spawned(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--connect-timeout", "3", "--cpu", String(cpu)])
+        let worker = try Spawned(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--connect-timeout", "3", "--cpu", String(cpu),
+                                  "--idle-priority"])
         usleep(800_000)   // joining by then: the socket, and with it libzmq's threads, exist
-        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker.process.processIdentifier)/task")
+        let wpid = worker.process.processIdentifier
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(wpid)/task")
         XCTAssertGreaterThanOrEqual(tasks.count, 2, "the worker and libzmq's I/O thread")
         for task in tasks {
-            XCTAssertEqual(try allowed("/proc/\(worker.process.processIdentifier)/task/\(task)/status"), String(cpu), "thread \(task)")
+            XCTAssertEqual(try allowed("/proc/\(wpid)/task/\(task)/status"), String(cpu), "thread \(task)")
+            XCTAssertEqual(try policy(wpid, task: Int32(task)!), task == String(wpid) ? 5 : 0, "SCHED_IDLE only for the main thread \(task)")
         }
         XCTAssertEqual(worker.finish(seconds: 30), 1, worker.output)   // nobody answered
 
@@ -149,7 +154,16 @@ final class ClusterProcessTests: XCTestCase {
                 XCTFail("no --name in \(cmdline)"); continue
             }
             XCTAssertEqual(try allowed("/proc/\(child)/status"), cpus.count >= 2 ? String(cpus[i]) : mine, "local-\(i)")
+            XCTAssertEqual(cmdline.contains("--idle-priority"), cpus.count <= 2, "local-\(i) at idle priority when the workers fill the CPUs")
+            XCTAssertEqual(try policy(child, task: child), cpus.count <= 2 ? 5 : 0, "local-\(i)'s scheduling policy")
         }
+    }
+
+    /// Thread `task` of process `pid`'s scheduling policy (`/proc/…/stat` field 41; 5 is SCHED_IDLE).
+    func policy(_ pid: Int32, task: Int32) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8)
+        let fields = try XCTUnwrap(stat.range(of: ")", options: .backwards)).upperBound
+        return try XCTUnwrap(Int(stat[fields...].split(separator: " ")[38]))   // field 3 is the first after ")"
     }
 
     /// Workers that join after training has begun take units from the next step on; a worker

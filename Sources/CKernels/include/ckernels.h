@@ -40,6 +40,11 @@ void largevae_cpu_relax(void);
 /// errno value (EINVAL for a CPU this process may not use; ENOSYS off Linux).
 int largevae_pin_to_cpu(int cpu);
 
+/// Gives the calling thread (only it, not threads it already started) the SCHED_IDLE policy: any
+/// thread of normal policy that wakes on its CPU then runs at once instead of waiting for this
+/// one's time slice. Returns 0 or an errno value (ENOSYS off Linux).
+int largevae_idle_priority(void);
+
 /// The CPUs the calling thread may run on, ascending, at most `capacity` of them into `out`;
 /// returns how many (0 where this is unknown).
 int largevae_allowed_cpus(int *out, int capacity);
