@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Dispatch latencies from a distributed trace: how long after the coordinator logged a unit as
 sent did its worker log the next receive, on the host's monotonic clock (both stamp it); and each
-worker's median compute time per kind of unit and result part, as the coordinator logged it.
+worker's median compute time per kind of unit and result part, as the coordinator logged it; and
+each worker's idle time between consecutive units (from the end of one to the start of the next,
+on its own stamps), by the pair of units: what the step's phase boundaries cost it.
 
     LARGEVAE_LOG=trace largevae bench --workers 2 --models vae/vampprior --runs 1 --steps 60 > trace.txt 2>&1
     python3 Tests/Benchmarks/trace_latency.py trace.txt
@@ -14,6 +16,7 @@ import sys
 
 SENT = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) sent to (\S+)")
 RECEIVED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): received")
+FINISHED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit (\d+) of step (\d+) computed in ([\d.]+) ms")
 COMPUTED = re.compile(r"coordinator: .*: unit \d+ \((\w+)\) part (\d) from (\S+), computed in ([\d.]+) ms")
 
 
@@ -40,6 +43,24 @@ def compute_times(lines, skip=5):
     return {k: v[skip:] or v for k, v in out.items()}
 
 
+def idle_gaps(lines, skip=5):
+    """(worker, 'a->b' within a step or 'a->next b' across steps) -> idle ms before unit b began."""
+    units = {}
+    for line in lines:
+        if m := FINISHED.search(line):
+            end, took = float(m[2]), float(m[5])
+            units.setdefault(m[1], []).append((int(m[4]), int(m[3]), end - took, end))
+    out = {}
+    for worker, done in units.items():
+        done.sort(key=lambda u: u[2])
+        for (step, unit, _, end), (next_step, next_unit, start, _) in zip(done, done[1:]):
+            if step < skip:
+                continue
+            pair = f"{unit}->{next_unit}" if step == next_step else f"{unit}->next {next_unit}"
+            out.setdefault((worker, pair), []).append(start - end)
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: trace_latency.py TRACE_FILE")
@@ -56,6 +77,11 @@ def main():
     print("unit kind       part  worker      median compute ms  units")
     for (kind, part, worker), v in sorted(compute_times(lines).items()):
         print(f"{kind:<15} {part:4d}  {worker:<10} {statistics.median(v):18.2f} {len(v):6d}")
+    print()
+    print("worker      units         median idle ms  mean idle ms   gaps")
+    for (worker, pair), v in sorted(idle_gaps(lines).items()):
+        if len(v) >= 10:
+            print(f"{worker:<10}  {pair:<12} {statistics.median(v):15.2f} {statistics.mean(v):13.2f} {len(v):6d}")
 
 
 if __name__ == "__main__":
