@@ -99,12 +99,16 @@ final class ClusterSession {
         let executable = try selfExecutable()
         let endpoint = engine.coordinator.endpoint
         let cpus = allowedCPUs()
+        // Workers that fill every core leave none to the coordinator: they yield to its threads.
+        let idle = pinWorkers && !cpus.isEmpty && count >= cpus.count
+        if idle && count > 0 {
+            Console.logger.info("\(count) local workers fill the \(cpus.count) CPUs: they compute at idle priority, so the coordinator runs as soon as it wakes, and yield to any other program (--no-pin-workers: normal priority)")
+        }
         for i in 0..<count {
             let p = Process()
             var arguments = ["worker", "--connect", endpoint, "--name", "local-\(i)", "--connect-timeout", "15"] + workerArguments
             if pinWorkers, count <= cpus.count { arguments += ["--cpu", String(cpus[i])] }
-            // Workers that fill every core leave none to the coordinator: they yield to its threads.
-            if pinWorkers, !cpus.isEmpty, count >= cpus.count { arguments.append("--idle-priority") }
+            if idle { arguments.append("--idle-priority") }
             if inNamespaces {
                 let port = endpoint.split(separator: ":").last.map(String.init) ?? "5555"
                 arguments[2] = "tcp://10.77.0.1:\(port)"
