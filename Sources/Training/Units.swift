@@ -40,6 +40,27 @@ public enum Units {
         return sums
     }
 
+    /// A data unit in two parts, for a worker that starts it before the prior statistics exist:
+    /// `dataBeforePrior` needs none, and `dataWithPrior` finishes it. Together they give the bits
+    /// of `data` with the same arguments (`gradient` and `scratch` must be the same buffers, and
+    /// nothing else may run on `model` between them).
+    public static func dataBeforePrior<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
+                                                  rows: Int, beta: T, values: UnsafePointer<T>,
+                                                  gradient: UnsafeMutablePointer<T>?, scratch: UnsafeMutablePointer<T>) {
+        let access = ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false)
+        model.dataPassBeforePrior(x: x, noise: noise, rows: rows, gradient: gradient != nil, beta: beta, access)
+    }
+
+    /// The second part of a data unit begun by `dataBeforePrior`; as `data` from there.
+    public static func dataWithPrior<T: Scalar>(_ model: LatentModel<T>, beta: T, stats: UnsafePointer<T>?,
+                                                values: UnsafePointer<T>, gradient: UnsafeMutablePointer<T>?,
+                                                dStats: UnsafeMutablePointer<T>?, scratch: UnsafeMutablePointer<T>,
+                                                dStatsReady: (LossSums) -> Void = { _ in }) -> LossSums {
+        let access = ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false)
+        return model.finishWithPrior(beta: beta, priorStats: stats, gradient: gradient != nil, access,
+                                     dPriorStats: dStats, priorStatsReady: dStatsReady)
+    }
+
     /// Prior unit `chunk`, backward (after its forward on the same model): writes the top
     /// encoder's gradient and the gradient of pseudo-input rows `range` into `gradient`.
     /// - Parameter dStats: `[range.count, 2M]`, this unit's rows of `G = Σ_u G_u`.

@@ -60,10 +60,22 @@ public final class VAE<T: Scalar> {
 
     public func forward(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, beta: T,
                         priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
+        forwardBeforePrior(x: x, noise: noise, rows: rows, p)
+        return forwardPrior(beta: beta, priorStats: priorStats, p)
+    }
+
+    /// The forward pass up to the prior: `logPx` and `logQ`, and z. Needs no prior statistics.
+    public func forwardBeforePrior(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>) {
         self.noise = noise; self.rows = rows
         let stats = encoder.forward(x, rows: rows, p)                                       // [B, 2M]
-        forward(x: x, stats: stats, noise: noise, rows: rows, priorStats: priorStats, p, gradient: true)
-        let px = logPx.data, q = logQ.data, pz = logPz.data
+        forwardBeforePrior(x: x, stats: stats, noise: noise, rows: rows, p, gradient: true)
+    }
+
+    /// `logPz` of the last forward's z, and the loss sums: the forward pass's prior term.
+    public func forwardPrior(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
+        let rows = self.rows, pz = logPz.reserve(rows)
+        prior.logDensity(rows: rows, z: z.data, ldz: config.latentSize, stats: priorStats, p, into: pz)
+        let px = logPx.data, q = logQ.data
         let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
         for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
         return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
@@ -72,14 +84,20 @@ public final class VAE<T: Scalar> {
     /// Everything after encoding: `logPx`, `logQ`, `logPz` (`[rows]` each) from `[μ | lv]`.
     func forward(x: UnsafePointer<T>, stats: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int,
                  priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>, gradient: Bool) {
+        forwardBeforePrior(x: x, stats: stats, noise: noise, rows: rows, p, gradient: gradient)
+        prior.logDensity(rows: rows, z: z.data, ldz: config.latentSize, stats: priorStats, p, into: logPz.reserve(rows))
+    }
+
+    /// z, `logPx` and `logQ` from `[μ | lv]`.
+    func forwardBeforePrior(x: UnsafePointer<T>, stats: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int,
+                            _ p: ParameterAccess<T>, gradient: Bool) {
         let m = config.latentSize
         let zz = z.reserve(rows * m), sd = std.reserve(rows * m)
         reparameterize(rows: rows, m: m, stats: stats, noise: noise, ldn: m, z: zz, std: sd)  // [B, M]
         let h = decode(zz, rows: rows, p)                                                   // [B, H]
-        let px = logPx.reserve(rows), q = logQ.reserve(rows), pz = logPz.reserve(rows)
+        let px = logPx.reserve(rows), q = logQ.reserve(rows)
         observation.forward(x: x, h: h, rows: rows, p, into: px, gradient: gradient)
         LogDensity.normalDiagonal(rows: rows, dimension: m, x: zz, ldx: m, stats: stats, lds: 2 * m, into: q)
-        prior.logDensity(rows: rows, z: zz, ldz: m, stats: priorStats, p, into: pz)
     }
 
     @usableFromInline func decode(_ z: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>) -> UnsafePointer<T> {
@@ -88,17 +106,31 @@ public final class VAE<T: Scalar> {
         return h
     }
 
+    /// The backward pass of the last forward, writing the parameters' gradient (and, for the
+    /// VampPrior, `∂loss/∂S` into `dPriorStats`): the prior's term first, so that `∂S` is final
+    /// (`priorStatsReady`) while the rest runs. The same bits as `backwardBeforePrior` first and
+    /// `backwardPrior` after, which touch no common state.
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
                                   dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: () -> Void = {}) {
-        let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
-        guard let noise = noise else { preconditionFailure("backward before forward") }
-        let zz = z.data, stats = encoder.stats
-        let g = upstream.reserve(rows)
-        // −β·log p(z) first: its gradient with respect to the prior statistics is then final, and
-        // a worker can send it while the rest runs. Its part of ∂z is added where it always was.
-        let dzp = dzPrior.reserve(rows * m)
-        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz, stats: priorStats, p, upstream: g, dz: dzp, dStats: dPriorStats)
+        backwardPrior(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
         priorStatsReady()
+        backwardBeforePrior(beta: beta, p)
+        backwardAfterPrior(p)
+    }
+
+    /// −β·log p(z): `dzPrior` and `∂/∂S` (VampPrior) or the MoG parameters' gradient.
+    public func backwardPrior(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
+                              dPriorStats: UnsafeMutablePointer<T>?) {
+        let m = config.latentSize, rows = self.rows
+        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: z.data, stats: priorStats, p, upstream: upstream.reserve(rows),
+                                         dz: dzPrior.reserve(rows * m), dStats: dPriorStats)
+    }
+
+    /// The backward pass of every term but the prior's, as far as it goes without it: the
+    /// decoder's gradient, and ∂z and ∂[μ | lv] of the reconstruction and of β·log q(z|x).
+    public func backwardBeforePrior(beta: T, _ p: ParameterAccess<T>) {
+        let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
+        let zz = z.data, stats = encoder.stats
         // Reconstruction: ∂(−log p(x|z))/∂z through the decoder.
         let dh = dHidden.reserve(rows * hdim * 2), spare = dh + rows * hdim
         observation.backward(p, hiddenGradient: dh)
@@ -106,13 +138,19 @@ public final class VAE<T: Scalar> {
         let dzz = dz.reserve(rows * m)
         decoder[0].backward(spare, p, inputGradient: dzz)                                   // [B, M]
         // β·log q(z|x): gradient into z and into [μ | lv].
-        let ds = dStats.reserve(rows * 2 * m)
+        let ds = dStats.reserve(rows * 2 * m), g = upstream.reserve(rows)
         ds.update(repeating: 0, count: rows * 2 * m)
         for r in 0..<rows { g[r] = beta }
         LogDensity.normalDiagonalBackward(rows: rows, dimension: m, upstream: g, x: zz, ldx: m,
                                           stats: stats, lds: 2 * m, dx: dzz, dStats: ds)
+    }
+
+    /// The rest, once both parts are in: ∂z += the prior's part, then z = μ + σ·ε and the encoder.
+    public func backwardAfterPrior(_ p: ParameterAccess<T>) {
+        let m = config.latentSize, rows = self.rows
+        guard let noise = noise else { preconditionFailure("backward before forward") }
+        let dzz = dz.data, dzp = dzPrior.data, ds = dStats.data
         for i in 0..<(rows * m) { dzz[i] += dzp[i] }
-        // z = μ + σ·ε.
         reparameterizationBackward(rows: rows, m: m, dz: dzz, noise: noise, ldn: m, std: std.data, dStats: ds)
         encoder.backward(ds, p, inputGradient: nil)
     }

@@ -123,6 +123,67 @@ final class SplitStepTests: XCTestCase {
             XCTAssertTrue(early.dStats.contains { $0 != 0 } && early.gradient.contains { $0 != 0 })
         }
     }
+
+    /// A data unit computed in two parts, the first before the prior statistics exist (what a
+    /// worker does with a prefetched unit), gives the bits of the unit in one go: the loss sums,
+    /// the gradient, ∂S, for every model, prior and likelihood, with and without a gradient.
+    func testDataUnit_InTwoParts_SameBits() {
+        for a in Architecture.allCases {
+            for prior in [PriorKind.standard, .vampprior, .mog] {
+                for likelihood in [Likelihood.bernoulli, .logistic256] {
+                    let config = ModelConfig(architecture: a, prior: prior, likelihood: likelihood,
+                                             inputSize: 20, hiddenSize: 8, latentSize: 3, components: 10)
+                    let model = LatentModel<Float>.make(config)
+                    let values = ParameterVector<Float>(layout: model.layout)
+                    model.initialize(values, seed: 9, pseudoInputImages: nil)
+                    let k = config.components, w = 2 * config.latentSize, rows = 5
+                    let scratch = ParameterVector<Float>(layout: model.layout)
+                    var s = [Float](repeating: 0, count: k * w)
+                    if prior == .vampprior {
+                        s.withUnsafeMutableBufferPointer {
+                            Units.priorForward(model, chunk: 0, range: 0..<k, values: values.data, scratch: scratch.data, into: $0.baseAddress!)
+                        }
+                    }
+                    var rng = FixtureRandom(seed: 4)
+                    let x: [Float] = (0..<(rows * 20)).map { _ in likelihood == .bernoulli ? (rng.uniform() < 0.3 ? 1 : 0) : (Float(Int(rng.uniform() * 256)) + 0.5) / 256 }
+                    var eps = [Float](repeating: 0, count: rows * model.noiseWidth)
+                    eps.withUnsafeMutableBufferPointer {
+                        for r in 0..<rows {
+                            Units.drawNoise(seed: 2, epoch: 1, sample: r, purpose: .reparameterization,
+                                            into: $0.baseAddress! + r * model.noiseWidth, count: model.noiseWidth)
+                        }
+                    }
+                    let stats: UnsafePointer<Float>? = prior == .vampprior ? s.withUnsafeBufferPointer { $0.baseAddress! } : nil
+                    func run(twoParts: Bool, gradient: Bool) -> (LossSums, [UInt32], [UInt32]) {
+                        let g = ParameterVector<Float>(layout: model.layout), scratch = ParameterVector<Float>(layout: model.layout)
+                        var ds = [Float](repeating: .nan, count: k * w)
+                        let sums = ds.withUnsafeMutableBufferPointer { dsp -> LossSums in
+                            let dStats = prior == .vampprior && gradient ? dsp.baseAddress! : nil
+                            let target = gradient ? g.data : nil
+                            if twoParts {
+                                Units.dataBeforePrior(model, x: x, noise: eps, rows: rows, beta: 0.6, values: values.data,
+                                                      gradient: target, scratch: scratch.data)
+                                return Units.dataWithPrior(model, beta: 0.6, stats: stats, values: values.data, gradient: target,
+                                                           dStats: dStats, scratch: scratch.data)
+                            }
+                            return Units.data(model, x: x, noise: eps, rows: rows, beta: 0.6, stats: stats, values: values.data,
+                                              gradient: target, dStats: dStats, scratch: scratch.data)
+                        }
+                        return (sums, g.storage.scalars.map(\.bitPattern), ds.map(\.bitPattern))
+                    }
+                    for gradient in [true, false] {
+                        let one = run(twoParts: false, gradient: gradient), two = run(twoParts: true, gradient: gradient)
+                        let name = "\(a)/\(prior)/\(likelihood), gradient \(gradient)"
+                        XCTAssertEqual([two.0.loss, two.0.reconstruction, two.0.kl].map(\.bitPattern),
+                                       [one.0.loss, one.0.reconstruction, one.0.kl].map(\.bitPattern), name)
+                        XCTAssertEqual(two.1, one.1, name)
+                        XCTAssertEqual(two.2, one.2, name)
+                        if gradient { XCTAssertTrue(one.1.contains { $0 != 0 }, name) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 final class TreeSumTests: XCTestCase {
