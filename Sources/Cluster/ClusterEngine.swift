@@ -324,32 +324,22 @@ public final class ClusterEngine: StepEngine {
         try ensureParameters(values)
         let round = coordinator.beginRound()
         let w = 2 * config.latentSize
-        if vamp {
-            let forward = priorUnits.enumerated().map { c, r in
-                makeUnit(.priorForward, round: round, index: c, gradient: false, extra: 12,
-                         expected: [ResultHeader.size + 4 * r.count * w], layouts: [ResultLayout(elements: .float32)]) { out in
-                    out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
-                }
+        let forward = priorUnits.enumerated().map { c, r in
+            makeUnit(.priorForward, round: round, index: c, gradient: false, extra: 12,
+                     expected: [ResultHeader.size + 4 * r.count * w], layouts: [ResultLayout(elements: .float32)]) { out in
+                out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
             }
-            coordinator.add(forward)
-            try coordinator.serve { forward.allSatisfy(\.done) }
-            for (c, r) in priorUnits.enumerated() {
-                let section = forward[c].resultBody(0)
-                UnsafeMutableRawPointer(stats.data + r.lowerBound * w).copyMemory(from: section.baseAddress!, byteCount: section.count)
-            }
-            forwardWorkers = forward.map(\.computedBy)
         }
+        coordinator.add(forward)
         let d = config.inputSize, first = vamp ? priorUnits.count : 0
         let statsBytes = vamp ? 4 * stats.count : 0
-        let data = plan.dataUnits(rows: rows).enumerated().map { u, r -> Unit in
-            var expected = [ResultHeader.size + LossSums.wireSize + (vamp && gradient ? statsBytes : 0)]
-            var layouts = [ResultLayout(lossSums: true, elements: .float32)]
-            if gradient {
-                expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count)
-                layouts.append(ResultLayout(elements: precision.encoding, checkedByReduction: true))
-            }
-            return makeUnit(.data, round: round, index: first + u, gradient: gradient,
-                            extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes, expected: expected, layouts: layouts) { out in
+        let dataRanges = plan.dataUnits(rows: rows)
+        // Every data unit's payload is made now but for the statistics, its last part. With the
+        // VampPrior, the part before them goes out at once (`prefetch`) to the worker the unit is
+        // planned for, which begins the work that needs no statistics while the others finish
+        // the prior's forward units; it gets the unit itself when the statistics are in.
+        let drafts = dataRanges.enumerated().map { u, r in
+            draftUnit(.data, index: first + u, gradient: gradient, extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes) { out in
                 out.append(UInt32(r.count))
                 out.append(Double(beta))
                 out.append(seed)
@@ -359,8 +349,32 @@ public final class ClusterEngine: StepEngine {
                 out.append(UInt16(0))
                 out.append(ints: indices + r.lowerBound, count: r.count)
                 out.append(floats: x + r.lowerBound * d, count: r.count * d)
+            }
+        }
+        var planned: [[UInt8]?] = []
+        if vamp {
+            try coordinator.dispatch()   // the prior's forward units first
+            planned = coordinator.prefetch(drafts.map { (buffer: $0.buffer, count: $0.count, unitID: UInt32($0.index)) },
+                                           round: round, besides: forward)
+            try coordinator.serve { forward.allSatisfy(\.done) }
+            for (c, r) in priorUnits.enumerated() {
+                let section = forward[c].resultBody(0)
+                UnsafeMutableRawPointer(stats.data + r.lowerBound * w).copyMemory(from: section.baseAddress!, byteCount: section.count)
+            }
+            forwardWorkers = forward.map(\.computedBy)
+        }
+        let data = drafts.map { draft -> Unit in
+            var expected = [ResultHeader.size + LossSums.wireSize + (vamp && gradient ? statsBytes : 0)]
+            var layouts = [ResultLayout(lossSums: true, elements: .float32)]
+            if gradient {
+                expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count)
+                layouts.append(ResultLayout(elements: precision.encoding, checkedByReduction: true))
+            }
+            let unit = finishUnit(draft, round: round, expected: expected, layouts: layouts) { out in
                 if vamp { out.append(floats: stats.data, count: stats.count) }
             }
+            if draft.index - first < planned.count { unit.preferred = planned[draft.index - first] }
+            return unit
         }
         coordinator.add(data)
         try coordinator.serve { data.allSatisfy(\.firstPartDone) }
@@ -381,16 +395,42 @@ public final class ClusterEngine: StepEngine {
     /// A unit whose `work` payload is the work header then what `body` writes (`extra` bytes).
     func makeUnit(_ kind: UnitKind, round: UInt64, index: Int, gradient: Bool, extra: Int, expected: [Int],
                   layouts: [ResultLayout], body: (inout PayloadWriter) -> Void) -> Unit {
+        finishUnit(draftUnit(kind, index: index, gradient: gradient, extra: extra, body: body), round: round,
+                   expected: expected, layouts: layouts) { _ in }
+    }
+
+    /// A unit's payload begun: the work header and what `body` writes, in a buffer with room for
+    /// `extra` bytes after the header in all.
+    struct Draft {
+        let kind: UnitKind
+        let index: Int
+        let buffer: OwnedBuffer
+        /// Bytes written so far, and the payload's full size.
+        let count: Int, capacity: Int
+    }
+
+    func draftUnit(_ kind: UnitKind, index: Int, gradient: Bool, extra: Int, body: (inout PayloadWriter) -> Void) -> Draft {
         let start = ContinuousClock.now
         defer { serializationSeconds += (ContinuousClock.now - start).seconds }
         let buffer = payloads.take(WorkHeader.size + extra)
         var out = PayloadWriter(buffer)
         WorkHeader(kind: kind, gradient: gradient, parameterVersion: version).write(&out)
         body(&out)
-        precondition(out.offset == WorkHeader.size + extra, "payload size computed wrong")
-        var header = WireHeader(type: .work, runID: coordinator.options.runID, step: round, unitID: UInt32(index))
-        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer.bytes)[0..<out.offset]))
-        return Unit(kind: kind, header: header, payload: buffer, payloadCount: out.offset, expectedSizes: expected, layouts: layouts)
+        return Draft(kind: kind, index: index, buffer: buffer, count: out.offset, capacity: WorkHeader.size + extra)
+    }
+
+    /// The unit of `draft` once `tail` has written the rest of its payload.
+    func finishUnit(_ draft: Draft, round: UInt64, expected: [Int], layouts: [ResultLayout],
+                    tail: (inout PayloadWriter) -> Void) -> Unit {
+        let start = ContinuousClock.now
+        defer { serializationSeconds += (ContinuousClock.now - start).seconds }
+        var out = PayloadWriter(draft.buffer, from: draft.count)
+        tail(&out)
+        precondition(draft.count + out.offset == draft.capacity, "payload size computed wrong")
+        var header = WireHeader(type: .work, runID: coordinator.options.runID, step: round, unitID: UInt32(draft.index))
+        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(draft.buffer.bytes)[0..<draft.capacity]))
+        return Unit(kind: draft.kind, header: header, payload: draft.buffer, payloadCount: draft.capacity,
+                    expectedSizes: expected, layouts: layouts)
     }
 
     /// The vector the last version was made from, and whether an update has changed it since.

@@ -36,8 +36,19 @@ public struct CoordinatorOptions: Sendable {
     public var sharedMemory = true
     /// The most bytes of one worker's result arena: beyond it, units share slots (`SharedMemoryOffer.fold`).
     public var sharedArenaBytes = 64 << 20
+    /// A fault drill for tests: prefetches that do not fit the unit their worker is then given.
+    public var prefetchDrill = PrefetchDrill.none
 
     public init(bind: String) { self.bind = bind }
+}
+
+/// Prefetches made wrong on purpose, to check that workers compute the unit they are given.
+public enum PrefetchDrill: Sendable {
+    case none
+    /// Each worker is given another data unit than the one it was sent the start of.
+    case misdirected
+    /// Each prefetch lacks its last four bytes: workers must drop it.
+    case truncated
 }
 
 /// The coordinator's socket side: a ROUTER that admits workers, hands out units on their
@@ -235,6 +246,35 @@ public final class Coordinator {
             if !unit.holders.isEmpty { log.warning("unit \(unit.header.unitID) of step \(roundID) is overdue; issuing it to \(worker.hello.name) too") }
             try send(unit, to: worker)
         }
+    }
+
+    /// Plans which worker gets each of a round's first data units and sends it their payloads'
+    /// starts (`prefetch`): one unit per worker, to those without a unit of `busy` first (then
+    /// in the order they joined). Returns the planned worker of data unit i, for i < the count.
+    /// A worker that gets another unit meanwhile simply computes that one whole.
+    func prefetch(_ drafts: [(buffer: OwnedBuffer, count: Int, unitID: UInt32)], round: UInt64, besides busy: [Unit]) -> [[UInt8]?] {
+        func load(_ w: WorkerRecord) -> Int { busy.filter { $0.holders[w.key] != nil }.count }
+        let order = workers.values.sorted { (load($0), $0.joined) < (load($1), $1.joined) }
+        var planned: [[UInt8]?] = []
+        for (draft, worker) in zip(drafts, order) {
+            sendParameters(to: worker)   // a worker without a prior unit has not had this version yet
+            guard workers[worker.key] === worker else { planned.append(nil); continue }
+            let count = options.prefetchDrill == .truncated ? draft.count - 4 : draft.count
+            var header = WireHeader(type: .prefetch, runID: options.runID, step: round, unitID: draft.unitID)
+            header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(draft.buffer.bytes)[0..<count]))
+            do {
+                try socket.send(header, buffer: draft.buffer, count: count, to: worker.key, sealed: true)
+            } catch {
+                lose(worker, "sending failed: \(error.localizedDescription)")
+                planned.append(nil)
+                continue
+            }
+            self.count(count + WireHeader.size, to: worker)
+            planned.append(worker.key)
+            log.trace("\(traceStamp(since: roundStart)): unit \(draft.unitID) (data) prefetched by \(worker.hello.name)")
+        }
+        if options.prefetchDrill == .misdirected && planned.count > 1 { planned = Array(planned[1...] + planned[..<1]) }
+        return planned
     }
 
     func send(_ unit: Unit, to worker: WorkerRecord) throws {

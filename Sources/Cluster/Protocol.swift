@@ -31,7 +31,7 @@ struct Welcome: Codable, Equatable {
 }
 
 /// The engine fingerprint: protocol version, unit kinds and numerics that must agree.
-let engineFingerprint = "largevae-engine/1 units/1 float32"
+let engineFingerprint = "largevae-engine/1 units/2 float32"
 
 /// The kinds of work unit, as the first byte of `work` and `result` payloads.
 enum UnitKind: UInt8, CaseIterable {
@@ -49,6 +49,8 @@ enum UnitKind: UInt8, CaseIterable {
 ///                 i64 sample[rows], f32 x[rows·D], f32 S[K·2M] if hasStats
 /// logLikelihood:  u32 rows, u64 first image, u32 samples, u64 seed, f32 x[rows·D]
 /// ```
+/// A `prefetch` message carries a data unit's payload up to its statistics: the same bytes the
+/// `work` message of that unit (same step and unit id) starts with.
 struct WorkHeader: Equatable {
     var kind: UnitKind
     var gradient: Bool

@@ -65,6 +65,9 @@ public struct WorkerOptions: Sendable {
 /// worker → ready(1), result(unit, part 0[, part 1])
 /// coordinator → bye         worker exits 0
 /// ```
+/// A `prefetch` (the start of a data unit's payload, all but the prior statistics) lets a worker
+/// begin the part of that unit that needs none; the unit itself, when it comes, continues from
+/// there. Any other unit in between replaces it, and then the unit is computed whole.
 public final class Worker {
     public let options: WorkerOptions
     let socket: ZMQSocket
@@ -75,6 +78,8 @@ public final class Worker {
     var lastSent = ContinuousClock.now
     var lastHeard = ContinuousClock.now
     public private(set) var unitsDone = 0
+    /// Data units begun from a prefetch, and how many of them were then continued.
+    public private(set) var unitsBegunAhead = 0, unitsContinued = 0
     /// The units of the current step computed so far (for the fault drill's transient faults).
     var computedThisStep: Set<UInt32> = []
     /// The newest step a work unit came for: units of older steps (replayed) are dropped.
@@ -141,6 +146,14 @@ public final class Worker {
                 } catch {
                     log.warning("dropped work unit \(header.unitID) of step \(header.step): \(error.localizedDescription)")
                     try send(WireHeader(type: .ready, runID: session.runID, step: header.step, unitCount: 1))
+                }
+            case .prefetch:
+                guard let session, !options.emulateCompute, header.step >= newestStep else { continue }
+                do {
+                    try prefetch(header, message.frame(1), session)
+                } catch {
+                    session.prefetched = nil
+                    log.warning("dropped a prefetched unit \(header.unitID) of step \(header.step): \(error.localizedDescription)")
                 }
             case .heartbeat, .welcome:
                 break
@@ -238,6 +251,9 @@ public final class Worker {
             throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
         let start = ContinuousClock.now
+        // A unit begun ahead continues where it stopped; any other unit replaces it on the model.
+        let ahead = s.prefetched?.matches(header, payload, version: s.parameterVersion) == true ? s.prefetched!.seconds : nil
+        if ahead == nil { s.prefetched = nil } else { unitsContinued += 1 }
         sink.shared = s.shared
         sink.unit = Int(header.unitID)
         if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
@@ -245,11 +261,12 @@ public final class Worker {
         var reply = WireHeader(type: .result, runID: s.runID, step: header.step, unitID: header.unitID)
         reply.flags = s.welcome.precision.flags
         let early = { [unowned self] (target: ResultTarget, count: Int) throws in
-            try self.sendResult(reply, target, count: count, seconds: (ContinuousClock.now - start).seconds)
+            try self.sendResult(reply, target, count: count, seconds: (ContinuousClock.now - start).seconds + (ahead ?? 0))
         }
         let results = options.emulateCompute ? try s.emulate(work, &reader, out: &sink, early: early)
                                              : try s.compute(work, &reader, out: &sink, early: early)
-        let seconds = (ContinuousClock.now - start).seconds
+        s.prefetched = nil
+        let seconds = (ContinuousClock.now - start).seconds + (ahead ?? 0)
         try send(WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1))
         if options.injectNaNEvery > 0, computedThisStep.insert(header.unitID).inserted,   // a unit given again comes out clean
            (unitsDone + 1) % options.injectNaNEvery == 0, let (target, _) = results.last {
@@ -264,6 +281,28 @@ public final class Worker {
 }
 
 extension Worker {
+    /// Begins the data unit whose payload starts with `payload` (a `prefetch`): the part that
+    /// needs no prior statistics, kept in the session until the unit itself comes.
+    func prefetch(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, _ s: Session) throws {
+        let start = ContinuousClock.now
+        var reader = ByteReader(payload)
+        let work = try WorkHeader.read(&reader)
+        guard work.kind == .data, work.parameterVersion == s.parameterVersion else {
+            throw WireError.malformedPayload("a prefetched \(work.kind) unit on parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
+        }
+        s.prefetched = nil
+        sink.shared = s.shared
+        sink.unit = Int(header.unitID)
+        if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
+        sink.step = header.step
+        let target = try s.beginData(work, &reader, out: &sink)
+        s.prefetched = Session.Prefetched(step: header.step, unit: header.unitID, version: s.parameterVersion,
+                                          prefix: Array(payload), gradientTarget: target,
+                                          seconds: (ContinuousClock.now - start).seconds)
+        unitsBegunAhead += 1
+        log.trace("\(traceStamp(since: started)): unit \(header.unitID) of step \(header.step) begun ahead in \(s.prefetched!.seconds * 1000) ms")
+    }
+
     /// Sends one result part, stamped with the unit's compute time so far.
     func sendResult(_ reply: WireHeader, _ target: ResultTarget, count: Int, seconds: Double) throws {
         target.base.storeBytes(of: seconds.bitPattern.littleEndian, toByteOffset: ResultHeader.secondsOffset, as: UInt64.self)

@@ -224,8 +224,13 @@ final class Session {
         return (target, writer.offset)
     }
 
-    func data(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
-              early: (ResultTarget, Int) throws -> Void) throws -> [(ResultTarget, Int)] {
+    /// A data unit's fields up to its statistics, its images copied into `x` and its noise drawn
+    /// into `noise` (unless `copying` is false: the unit was begun ahead from the same bytes).
+    struct DataFields {
+        var rows: Int, beta: Double, hasStats: Bool
+    }
+
+    func readDataFields(_ r: inout ByteReader, copying: Bool) throws -> DataFields {
         let rows = try r.readCount(maximum: welcome.plan.dataUnitSize, what: "rows of a data unit")
         let beta = try r.readDouble()
         let seed = try r.read(UInt64.self), epoch = Int(try r.read(UInt32.self))
@@ -243,8 +248,65 @@ final class Session {
         }
         let d = config.inputSize, nw = config.noiseWidth
         let xs = try r.floats(rows * d)
-        let xp = x.reserve(rows * d)
-        xs.copy(into: xp)
+        if copying {
+            xs.copy(into: x.reserve(rows * d))
+            let eps = noise.reserve(rows * nw)
+            for i in 0..<rows {
+                Units.drawNoise(seed: seed, epoch: epoch, sample: indices[i], purpose: purpose, into: eps + i * nw, count: nw)
+            }
+        }
+        return DataFields(rows: rows, beta: beta, hasStats: hasStats)
+    }
+
+    /// The buffer a data unit's gradient is computed into: its part-1 slot or send buffer when it
+    /// travels as fp32, else `gradient` (nil without a gradient).
+    func gradientTarget(_ work: WorkHeader, out: inout ResultSink) -> ResultTarget? {
+        guard work.gradient else { return nil }
+        return out.take(part: 1, bytes: ResultHeader.dataGradientCapacity(layoutCount: model.layout.count, dataCount: ranges.data.count,
+                                                                       precision: welcome.precision))
+    }
+
+    func gradientPointer(_ target: ResultTarget?) -> UnsafeMutablePointer<Float>? {
+        guard let target else { return nil }
+        return welcome.precision == .fp32
+            ? (target.base + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
+            : gradient.data
+    }
+
+    /// A data unit begun before it was given (`prefetch`): which one, on which parameters, the
+    /// payload bytes it was begun from, where its gradient goes, and how long that took.
+    struct Prefetched {
+        let step: UInt64, unit: UInt32, version: UInt64
+        let prefix: [UInt8]
+        let gradientTarget: ResultTarget?
+        let seconds: Double
+
+        /// Whether `payload` is this unit's `work` payload: same step, unit and parameters, and
+        /// it starts with the bytes this was begun from.
+        func matches(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, version v: UInt64) -> Bool {
+            header.step == step && header.unitID == unit && v == version && payload.count > prefix.count
+                && prefix.withUnsafeBytes { memcmp($0.baseAddress!, payload.baseAddress!, prefix.count) == 0 }
+        }
+    }
+    var prefetched: Prefetched?
+
+    /// The first part of a prefetched data unit (no statistics: its payload ends before them);
+    /// returns its gradient's target.
+    func beginData(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> ResultTarget? {
+        let fields = try readDataFields(&r, copying: true)
+        try r.expectEnd()
+        guard fields.hasStats else { throw WireError.malformedPayload("a prefetched data unit without a prior pass") }
+        let target = gradientTarget(work, out: &out)
+        Units.dataBeforePrior(model, x: x.data, noise: noise.data, rows: fields.rows, beta: Float(fields.beta), values: parameters,
+                              gradient: gradientPointer(target), scratch: gradient.data)
+        return target
+    }
+
+    func data(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
+              early: (ResultTarget, Int) throws -> Void) throws -> [(ResultTarget, Int)] {
+        let begun = prefetched
+        let fields = try readDataFields(&r, copying: begun == nil)
+        let rows = fields.rows, hasStats = fields.hasStats
         var statsPointer: UnsafePointer<Float>?
         if hasStats {
             let section = try r.floats(statsCount)
@@ -253,22 +315,10 @@ final class Session {
             statsPointer = UnsafePointer(s)
         }
         try r.expectEnd()
-        let eps = noise.reserve(rows * nw)
-        for i in 0..<rows {
-            Units.drawNoise(seed: seed, epoch: epoch, sample: indices[i], purpose: purpose, into: eps + i * nw, count: nw)
-        }
         let precision = welcome.precision, dataCount = ranges.data.count
         // Part 1: the gradient, written straight into its slot or send buffer when it travels as fp32.
-        var gradientBuffer: ResultTarget?
-        var target: UnsafeMutablePointer<Float>?
-        if work.gradient {
-            let buffer = out.take(part: 1, bytes: ResultHeader.dataGradientCapacity(layoutCount: model.layout.count, dataCount: dataCount,
-                                                                                     precision: precision))
-            gradientBuffer = buffer
-            target = precision == .fp32
-                ? (buffer.base + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
-                : gradient.data
-        }
+        let gradientBuffer = begun.map(\.gradientTarget) ?? gradientTarget(work, out: &out)
+        let target = gradientPointer(gradientBuffer)
         let vampGradient = hasStats && work.gradient
         let ds = vampGradient ? dStats.reserve(statsCount) : nil
         // Part 0: the loss sums and ∂loss/∂S. With ∂S it is sent as soon as ∂S is final, so that
@@ -283,12 +333,16 @@ final class Session {
         }
         var messages: [(ResultTarget, Int)] = []
         var earlyError: Error?
-        let sums = Units.data(model, x: xp, noise: eps, rows: rows, beta: Float(beta), stats: statsPointer, values: parameters,
-                              gradient: target, dStats: ds, scratch: gradient.data) { sums in
+        let ready = { (sums: LossSums) in
             guard vampGradient else { return }
             let (t, n) = firstPart(sums)
             do { try early(t, n) } catch { earlyError = error }
         }
+        let sums = begun == nil
+            ? Units.data(model, x: x.data, noise: noise.data, rows: rows, beta: Float(fields.beta), stats: statsPointer,
+                         values: parameters, gradient: target, dStats: ds, scratch: gradient.data, dStatsReady: ready)
+            : Units.dataWithPrior(model, beta: Float(fields.beta), stats: statsPointer, values: parameters, gradient: target,
+                                  dStats: ds, scratch: gradient.data, dStatsReady: ready)
         if let earlyError { throw earlyError }
         if !vampGradient { messages.append(firstPart(sums)) }
         if let buffer = gradientBuffer {

@@ -47,8 +47,7 @@ public enum Units {
     public static func dataBeforePrior<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
                                                   rows: Int, beta: T, values: UnsafePointer<T>,
                                                   gradient: UnsafeMutablePointer<T>?, scratch: UnsafeMutablePointer<T>) {
-        let access = ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false)
-        model.dataPassBeforePrior(x: x, noise: noise, rows: rows, gradient: gradient != nil, beta: beta, access)
+        model.dataPassBeforePrior(x: x, noise: noise, rows: rows, ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false))
     }
 
     /// The second part of a data unit begun by `dataBeforePrior`; as `data` from there.

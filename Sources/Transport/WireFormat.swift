@@ -48,6 +48,9 @@ public enum WireMessageType: UInt16, Sendable, CaseIterable {
     case ready = 9
     /// client → coordinator: describe the workers; coordinator → client: the answer.
     case status = 10
+    /// coordinator → worker: the start of a `work` payload this worker is about to be given (a
+    /// data unit, all but the prior statistics), so that it can begin the part that needs none.
+    case prefetch = 11
 }
 
 /// Header flags. Bit positions never change; unknown bits are ignored by this version.

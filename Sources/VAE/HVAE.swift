@@ -36,7 +36,6 @@ public final class HVAE<T: Scalar> {
     @usableFromInline let upstream = Workspace<T>()
     @usableFromInline let dz1 = Workspace<T>(), dz2 = Workspace<T>(), dzTmp = Workspace<T>()   // [B, M]
     @usableFromInline let dz2Prior = Workspace<T>()                                           // [B, M], −β·∂log p(z2)/∂z2
-    @usableFromInline let dz2Encoder = Workspace<T>()                                         // [B, M], q(z1|x,z2)'s z2 branch
     @usableFromInline let ds1 = Workspace<T>(), ds2 = Workspace<T>(), dps1 = Workspace<T>()    // [B, 2M]
     @usableFromInline let dConcat = Workspace<T>(), dHalf = Workspace<T>()                  // [B, 2H], [B, 2H]
 
@@ -163,32 +162,17 @@ public final class HVAE<T: Scalar> {
         for r in 0..<rows { pz[r] += t[r] }
     }
 
-    /// The backward pass of the last forward (see `VAE.backward`): the prior's term first, then
-    /// the rest; the same bits as `backwardBeforePrior` before `backwardPrior`.
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
                                   dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: () -> Void = {}) {
-        backwardPrior(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
-        priorStatsReady()
-        backwardBeforePrior(beta: beta, p)
-        backwardAfterPrior(p)
-    }
-
-    /// −β·log p(z2): `dz2Prior` and `∂/∂S` (VampPrior) or the MoG parameters' gradient.
-    public func backwardPrior(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                              dPriorStats: UnsafeMutablePointer<T>?) {
-        let m = config.latentSize, rows = self.rows
-        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: z2.data, stats: priorStats, p, upstream: upstream.reserve(rows),
-                                         dz: dz2Prior.reserve(rows * m), dStats: dPriorStats)
-    }
-
-    /// Every term but −β·log p(z2), as far as it goes without it: the decoder, q(z1|x,z2) and
-    /// p(z1|z2) in full, and ∂z2 (`dz2`, then `dz2Encoder` from q(z1|x,z2)'s z2 branch) and
-    /// ∂[μ2 | lv2] of everything but the prior.
-    public func backwardBeforePrior(beta: T, _ p: ParameterAccess<T>) {
         let m = config.latentSize, h = config.hiddenSize, rows = self.rows
         guard let noise = noise else { preconditionFailure("backward before forward") }
         let zz1 = z1.data, zz2 = z2.data
         let g = upstream.reserve(rows)
+        // −β·log p(z2) first: its gradient with respect to the prior statistics is then final, and
+        // a worker can send it while the rest runs. Its part of ∂z2 is added where it always was.
+        let d2p = dz2Prior.reserve(rows * m)
+        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz2, stats: priorStats, p, upstream: g, dz: d2p, dStats: dPriorStats)
+        priorStatsReady()
         let dc = dConcat.reserve(rows * 2 * h), half = dHalf.reserve(rows * 2 * h)
         let d1 = dz1.reserve(rows * m), d2 = dz2.reserve(rows * m), dt = dzTmp.reserve(rows * m)
         // Reconstruction through the decoder, into z1 and z2.
@@ -208,22 +192,16 @@ public final class HVAE<T: Scalar> {
         LogDensity.normalDiagonalBackward(rows: rows, dimension: m, upstream: g, x: zz1, ldx: m, stats: ps1, lds: 2 * m, dx: d1, dStats: gp)
         priorZ1.backward(gp, p, inputGradient: dt)
         for i in 0..<(rows * m) { d2[i] += dt[i] }
+        // −β·log p(z2), computed first.
+        for i in 0..<(rows * m) { d2[i] += d2p[i] }
         // q(z1|x,z2): z1 = μ1 + σ1·ε1, then the joint layer and its two branches.
         reparameterizationBackward(rows: rows, m: m, dz: d1, noise: noise, ldn: 2 * m, std: std1.data, dStats: g1)
         encoderZ1.backward(g1, p, inputGradient: dc)                                         // [B, 2H]
         split(dc, rows: rows, width: h, into: half, half + rows * h)
         encoderZ1X.backward(half, p, inputGradient: nil)
-        encoderZ1Z2.backward(half + rows * h, p, inputGradient: dz2Encoder.reserve(rows * m))
-    }
-
-    /// The rest: ∂z2 += the prior's part, then the z2 branch's (in that order, as one pass
-    /// always added them), then z2 = μ2 + σ2·ε2 and q(z2|x)'s encoder.
-    public func backwardAfterPrior(_ p: ParameterAccess<T>) {
-        let m = config.latentSize, rows = self.rows
-        guard let noise = noise else { preconditionFailure("backward before forward") }
-        let d2 = dz2.data, d2p = dz2Prior.data, de = dz2Encoder.data, g2 = ds2.data
-        for i in 0..<(rows * m) { d2[i] += d2p[i] }
-        for i in 0..<(rows * m) { d2[i] += de[i] }
+        encoderZ1Z2.backward(half + rows * h, p, inputGradient: dt)
+        for i in 0..<(rows * m) { d2[i] += dt[i] }
+        // q(z2|x): z2 = μ2 + σ2·ε2.
         reparameterizationBackward(rows: rows, m: m, dz: d2, noise: noise + m, ldn: 2 * m, std: std2.data, dStats: g2)
         encoderZ2.backward(g2, p, inputGradient: nil)
     }

@@ -140,24 +140,18 @@ public final class LatentModel<T: Scalar> {
     }
 
     /// The part of a data pass that needs no prior statistics: the forward pass up to the prior's
-    /// term and, with `gradient`, the backward pass of every other term as far as it goes without
-    /// the prior's (the decoder's gradient in full). `finishWithPrior` completes it; the two give
-    /// the bits of `forward` and `backward`, since the parts they reorder touch disjoint state.
+    /// term. `finishWithPrior` completes it (the prior's term, then the whole backward pass, the
+    /// prior's part first), in the order of `forward` and `backward`, and so with their bits.
     @inlinable
-    public func dataPassBeforePrior(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, gradient: Bool,
-                                    beta: T, _ p: ParameterAccess<T>) {
+    public func dataPassBeforePrior(x: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int, _ p: ParameterAccess<T>) {
         switch network {
-        case .vae(let n):
-            n.forwardBeforePrior(x: x, noise: noise, rows: rows, p)
-            if gradient { n.backwardBeforePrior(beta: beta, p) }
-        case .hvae(let n):
-            n.forwardBeforePrior(x: x, noise: noise, rows: rows, p)
-            if gradient { n.backwardBeforePrior(beta: beta, p) }
+        case .vae(let n): n.forwardBeforePrior(x: x, noise: noise, rows: rows, p)
+        case .hvae(let n): n.forwardBeforePrior(x: x, noise: noise, rows: rows, p)
         }
     }
 
     /// The rest of a data pass begun by `dataPassBeforePrior`: the prior's term, forward and (with
-    /// `gradient`) backward, `priorStatsReady` once `dPriorStats` is final, then the encoder's
+    /// `gradient`) backward, `priorStatsReady` once `dPriorStats` is final, then the rest of the
     /// backward pass. Returns the loss sums.
     @inlinable
     public func finishWithPrior(beta: T, priorStats: UnsafePointer<T>?, gradient: Bool, _ p: ParameterAccess<T>,
@@ -165,17 +159,11 @@ public final class LatentModel<T: Scalar> {
         switch network {
         case .vae(let n):
             let sums = n.forwardPrior(beta: beta, priorStats: priorStats, p)
-            guard gradient else { return sums }
-            n.backwardPrior(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
-            priorStatsReady(sums)
-            n.backwardAfterPrior(p)
+            if gradient { n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: { priorStatsReady(sums) }) }
             return sums
         case .hvae(let n):
             let sums = n.forwardPrior(beta: beta, priorStats: priorStats, p)
-            guard gradient else { return sums }
-            n.backwardPrior(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
-            priorStatsReady(sums)
-            n.backwardAfterPrior(p)
+            if gradient { n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: { priorStatsReady(sums) }) }
             return sums
         }
     }

@@ -106,31 +106,17 @@ public final class VAE<T: Scalar> {
         return h
     }
 
-    /// The backward pass of the last forward, writing the parameters' gradient (and, for the
-    /// VampPrior, `∂loss/∂S` into `dPriorStats`): the prior's term first, so that `∂S` is final
-    /// (`priorStatsReady`) while the rest runs. The same bits as `backwardBeforePrior` first and
-    /// `backwardPrior` after, which touch no common state.
     public func backward(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
                                   dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: () -> Void = {}) {
-        backwardPrior(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats)
-        priorStatsReady()
-        backwardBeforePrior(beta: beta, p)
-        backwardAfterPrior(p)
-    }
-
-    /// −β·log p(z): `dzPrior` and `∂/∂S` (VampPrior) or the MoG parameters' gradient.
-    public func backwardPrior(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
-                              dPriorStats: UnsafeMutablePointer<T>?) {
-        let m = config.latentSize, rows = self.rows
-        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: z.data, stats: priorStats, p, upstream: upstream.reserve(rows),
-                                         dz: dzPrior.reserve(rows * m), dStats: dPriorStats)
-    }
-
-    /// The backward pass of every term but the prior's, as far as it goes without it: the
-    /// decoder's gradient, and ∂z and ∂[μ | lv] of the reconstruction and of β·log q(z|x).
-    public func backwardBeforePrior(beta: T, _ p: ParameterAccess<T>) {
         let m = config.latentSize, hdim = config.hiddenSize, rows = self.rows
+        guard let noise = noise else { preconditionFailure("backward before forward") }
         let zz = z.data, stats = encoder.stats
+        let g = upstream.reserve(rows)
+        // −β·log p(z) first: its gradient with respect to the prior statistics is then final, and
+        // a worker can send it while the rest runs. Its part of ∂z is added where it always was.
+        let dzp = dzPrior.reserve(rows * m)
+        prior.negativeLogDensityBackward(beta: beta, rows: rows, z: zz, stats: priorStats, p, upstream: g, dz: dzp, dStats: dPriorStats)
+        priorStatsReady()
         // Reconstruction: ∂(−log p(x|z))/∂z through the decoder.
         let dh = dHidden.reserve(rows * hdim * 2), spare = dh + rows * hdim
         observation.backward(p, hiddenGradient: dh)
@@ -138,19 +124,13 @@ public final class VAE<T: Scalar> {
         let dzz = dz.reserve(rows * m)
         decoder[0].backward(spare, p, inputGradient: dzz)                                   // [B, M]
         // β·log q(z|x): gradient into z and into [μ | lv].
-        let ds = dStats.reserve(rows * 2 * m), g = upstream.reserve(rows)
+        let ds = dStats.reserve(rows * 2 * m)
         ds.update(repeating: 0, count: rows * 2 * m)
         for r in 0..<rows { g[r] = beta }
         LogDensity.normalDiagonalBackward(rows: rows, dimension: m, upstream: g, x: zz, ldx: m,
                                           stats: stats, lds: 2 * m, dx: dzz, dStats: ds)
-    }
-
-    /// The rest, once both parts are in: ∂z += the prior's part, then z = μ + σ·ε and the encoder.
-    public func backwardAfterPrior(_ p: ParameterAccess<T>) {
-        let m = config.latentSize, rows = self.rows
-        guard let noise = noise else { preconditionFailure("backward before forward") }
-        let dzz = dz.data, dzp = dzPrior.data, ds = dStats.data
         for i in 0..<(rows * m) { dzz[i] += dzp[i] }
+        // z = μ + σ·ε.
         reparameterizationBackward(rows: rows, m: m, dz: dzz, noise: noise, ldn: m, std: std.data, dStats: ds)
         encoder.backward(ds, p, inputGradient: nil)
     }

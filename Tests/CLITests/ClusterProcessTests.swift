@@ -526,7 +526,7 @@ final class ClusterProcessTests: XCTestCase {
     func sendJunk(_ endpoint: String, count: Int) throws -> Int {
         let socket = try ZMQSocket(context: try ZMQContext(), kind: .dealer)
         try socket.connect(endpoint)
-        let hello = #"{"blasThreads":1,"engine":"largevae-engine/1 units/1 float32","name":"junk","pid":1}"#
+        let hello = #"{"blasThreads":1,"engine":"largevae-engine/1 units/2 float32","name":"junk","pid":1}"#
         try socket.send([.bytes(WireMessage(header: WireHeader(type: .hello, runID: 0, step: 0), payload: Array(hello.utf8)).header.encoded()),
                          .bytes(Array(hello.utf8))])
         var runID: UInt64?

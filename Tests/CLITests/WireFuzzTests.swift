@@ -139,7 +139,7 @@ final class WireFuzzTests: XCTestCase {
         let context = try ZMQContext()
         let joined = try ZMQSocket(context: context, kind: .dealer), anonymous = try ZMQSocket(context: context, kind: .dealer)
         for s in [joined, anonymous] { try s.set(.sendTimeout(milliseconds: 2000)); try s.connect(endpoint) }
-        let hello = Array(#"{"blasThreads":1,"engine":"largevae-engine/1 units/1 float32","name":"fuzzer","pid":1}"#.utf8)
+        let hello = Array(#"{"blasThreads":1,"engine":"largevae-engine/1 units/2 float32","name":"fuzzer","pid":1}"#.utf8)
         try joined.send(WireMessage(header: WireHeader(type: .hello, runID: 0, step: 0), payload: hello).frames)
         var runID: UInt64 = 0, step: UInt64 = 0
         // No `ready`: a peer that takes units and sits on them is the straggler drill's case

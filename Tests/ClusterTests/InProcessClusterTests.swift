@@ -17,6 +17,8 @@ final class WorkerThread: @unchecked Sendable {
     // read only after waiting on `done`.
     var error: Error?
     var seconds = 0.0
+    /// Data units it began from a prefetch, and continued.
+    var begunAhead = 0, continued = 0
     let done = DispatchSemaphore(value: 0)
 
     init(_ options: WorkerOptions, context: ZMQContext? = nil) {
@@ -24,6 +26,7 @@ final class WorkerThread: @unchecked Sendable {
             let start = Date()
             do {
                 let worker = try Worker(options: options, context: try context ?? ZMQContext(), logger: Logger(label: options.name))
+                defer { (begunAhead, continued) = (worker.unitsBegunAhead, worker.unitsContinued) }
                 try worker.run()
             } catch { self.error = error }
             self.seconds = Date().timeIntervalSince(start)
@@ -53,13 +56,15 @@ final class InProcessClusterTests: XCTestCase {
     ///   then expected to be quarantined, and its thread to end with that error.
     func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32,
                     push: Bool = false, options: TrainingOptions = options(), train: ArraySource? = nil,
-                    poison: Int = 0) throws -> ([UInt32], Double) {
+                    poison: Int = 0, prefetchDrill: PrefetchDrill = .none,
+                    prefetches: ((begun: Int, continued: Int)) -> Void = { _ in }) throws -> ([UInt32], Double) {
         let context = try ZMQContext()
         var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
         coordinatorOptions.precision = precision
         coordinatorOptions.minimumWorkers = workers
         coordinatorOptions.parameterChunk = 97   // many chunks, none aligned to a tensor
         coordinatorOptions.pushParametersDuringUpdate = push
+        coordinatorOptions.prefetchDrill = prefetchDrill
         var engine: ClusterEngine?
         let run = try TrainingRun(config: config, options: options, train: train ?? self.train, validation: validation) { model, plan in
             let e = try ClusterEngine(model: model, plan: plan, options: coordinatorOptions, context: context,
@@ -76,8 +81,9 @@ final class InProcessClusterTests: XCTestCase {
         try run.run(observer: nil)
         let report = try run.testReport(validation)
         engine!.coordinator.finish()
+        for t in threads { t.done.wait() }
+        prefetches((threads.map(\.begunAhead).reduce(0, +), threads.map(\.continued).reduce(0, +)))
         for (i, t) in threads.enumerated() {
-            t.done.wait()
             if i == 0 && poison > 0 {
                 XCTAssertTrue("\(t.error.map { String(describing: $0) } ?? "none")".contains("quarantined"), "\(String(describing: t.error))")
             } else {
@@ -117,6 +123,25 @@ final class InProcessClusterTests: XCTestCase {
     /// reduction finds the NaN, the parts are checked one by one, the poisoned units are computed
     /// again by the other worker, the poisoner is quarantined, and the weights keep the bits of a
     /// clean run (fp32 and bf16, where the check reads the wire's bf16 bytes).
+    /// Workers begin a data unit from its prefetched start; one given another unit than it began
+    /// (or whose prefetch was cut short, which it drops) computes that unit whole: the same bits.
+    func testPrefetchesMisdirectedOrTruncated_SameBits() throws {
+        for a in Architecture.allCases {
+            let local = try localRun(Self.config(a, .vampprior))
+            for drill in [PrefetchDrill.none, .misdirected, .truncated] {
+                var counts = (begun: 0, continued: 0)
+                let cluster = try clusterRun(Self.config(a, .vampprior), workers: 2, prefetchDrill: drill) { counts = $0 }
+                switch drill {
+                case .none: XCTAssertTrue(counts.begun > 0 && 2 * counts.continued > counts.begun, "\(a): \(counts)")
+                case .misdirected: XCTAssertTrue(counts.begun > 0 && counts.continued == 0, "\(a): \(counts)")
+                case .truncated: XCTAssertEqual(counts.begun, 0, "\(a)")
+                }
+                XCTAssertEqual(cluster.0, local.0, "\(a), \(drill)")
+                XCTAssertEqual(cluster.1.bitPattern, local.1.bitPattern, "\(a), \(drill)")
+            }
+        }
+    }
+
     func testPoisonedGradients_FoundByTheReduction_SameBits() throws {
         for (a, p) in [(Architecture.vae, PriorKind.vampprior), (.hvae, .standard)] {
             for precision in [WirePrecision.fp32, .bf16] {

@@ -192,7 +192,7 @@ final class SlotForger: PeerThread, @unchecked Sendable {
     func stop() -> Int { finish() }
 
     private func forge(on socket: ZMQSocket) throws {
-        let hello: [String: Any] = ["engine": "largevae-engine/1 units/1 float32", "name": "forger", "blasThreads": 1, "pid": 1,
+        let hello: [String: Any] = ["engine": "largevae-engine/1 units/2 float32", "name": "forger", "blasThreads": 1, "pid": 1,
                                     "host": SharedSegment.hostIdentity() ?? ""]
         let helloBytes = Array(try JSONSerialization.data(withJSONObject: hello))
         try socket.send(WireMessage(header: WireHeader(type: .hello, runID: 0, step: 0), payload: helloBytes).frames)
