@@ -252,7 +252,7 @@ public final class Worker {
         }
         let start = ContinuousClock.now
         // A unit begun ahead continues where it stopped; any other unit replaces it on the model.
-        let ahead = s.prefetched?.matches(header, payload, version: s.parameterVersion) == true ? s.prefetched!.seconds : nil
+        let ahead = s.continuesPrefetched(header, payload) ? s.prefetched!.seconds : nil
         if ahead == nil { s.prefetched = nil } else { unitsContinued += 1 }
         sink.shared = s.shared
         sink.unit = Int(header.unitID)
@@ -296,9 +296,10 @@ extension Worker {
         if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
         sink.step = header.step
         let target = try s.beginData(work, &reader, out: &sink)
+        s.prefetchedBytes.removeAll(keepingCapacity: true)
+        s.prefetchedBytes.append(contentsOf: payload)
         s.prefetched = Session.Prefetched(step: header.step, unit: header.unitID, version: s.parameterVersion,
-                                          prefix: Array(payload), gradientTarget: target,
-                                          seconds: (ContinuousClock.now - start).seconds)
+                                          count: payload.count, gradientTarget: target, seconds: (ContinuousClock.now - start).seconds)
         unitsBegunAhead += 1
         log.trace("\(traceStamp(since: started)): unit \(header.unitID) of step \(header.step) begun ahead in \(s.prefetched!.seconds * 1000) ms")
     }

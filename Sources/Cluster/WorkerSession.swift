@@ -273,22 +273,26 @@ final class Session {
             : gradient.data
     }
 
-    /// A data unit begun before it was given (`prefetch`): which one, on which parameters, the
-    /// payload bytes it was begun from, where its gradient goes, and how long that took.
+    /// A data unit begun before it was given (`prefetch`): which one, on which parameters, how
+    /// many payload bytes it was begun from (kept in `prefetchedBytes`), where its gradient goes,
+    /// and how long that took.
     struct Prefetched {
         let step: UInt64, unit: UInt32, version: UInt64
-        let prefix: [UInt8]
+        let count: Int
         let gradientTarget: ResultTarget?
         let seconds: Double
-
-        /// Whether `payload` is this unit's `work` payload: same step, unit and parameters, and
-        /// it starts with the bytes this was begun from.
-        func matches(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, version v: UInt64) -> Bool {
-            header.step == step && header.unitID == unit && v == version && payload.count > prefix.count
-                && prefix.withUnsafeBytes { memcmp($0.baseAddress!, payload.baseAddress!, prefix.count) == 0 }
-        }
     }
     var prefetched: Prefetched?
+    /// The payload start a prefetched unit was begun from (its capacity reused from step to step).
+    var prefetchedBytes: [UInt8] = []
+
+    /// Whether `payload` is the prefetched unit's `work` payload: same step, unit and parameters,
+    /// and it starts with the bytes the unit was begun from.
+    func continuesPrefetched(_ header: WireHeader, _ payload: UnsafeRawBufferPointer) -> Bool {
+        guard let p = prefetched, header.step == p.step, header.unitID == p.unit, parameterVersion == p.version,
+              payload.count > p.count, prefetchedBytes.count == p.count else { return false }
+        return prefetchedBytes.withUnsafeBytes { memcmp($0.baseAddress!, payload.baseAddress!, p.count) == 0 }
+    }
 
     /// The first part of a prefetched data unit (no statistics: its payload ends before them);
     /// returns its gradient's target.
