@@ -301,7 +301,7 @@ final class Session {
         try r.expectEnd()
         guard fields.hasStats else { throw WireError.malformedPayload("a prefetched data unit without a prior pass") }
         let target = gradientTarget(work, out: &out)
-        Units.dataBeforePrior(model, x: x.data, noise: noise.data, rows: fields.rows, beta: Float(fields.beta), values: parameters,
+        Units.dataBeforePrior(model, x: x.data, noise: noise.data, rows: fields.rows, values: parameters,
                               gradient: gradientPointer(target), scratch: gradient.data)
         return target
     }
@@ -321,7 +321,7 @@ final class Session {
         try r.expectEnd()
         let precision = welcome.precision, dataCount = ranges.data.count
         // Part 1: the gradient, written straight into its slot or send buffer when it travels as fp32.
-        let gradientBuffer = begun.map(\.gradientTarget) ?? gradientTarget(work, out: &out)
+        let gradientBuffer = begun != nil ? begun!.gradientTarget : gradientTarget(work, out: &out)
         let target = gradientPointer(gradientBuffer)
         let vampGradient = hasStats && work.gradient
         let ds = vampGradient ? dStats.reserve(statsCount) : nil

@@ -45,7 +45,7 @@ public enum Units {
     /// of `data` with the same arguments (`gradient` and `scratch` must be the same buffers, and
     /// nothing else may run on `model` between them).
     public static func dataBeforePrior<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
-                                                  rows: Int, beta: T, values: UnsafePointer<T>,
+                                                  rows: Int, values: UnsafePointer<T>,
                                                   gradient: UnsafeMutablePointer<T>?, scratch: UnsafeMutablePointer<T>) {
         model.dataPassBeforePrior(x: x, noise: noise, rows: rows, ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false))
     }
