@@ -249,12 +249,12 @@ public final class Coordinator {
     }
 
     /// Plans which worker gets each of a round's first data units and sends it their payloads'
-    /// starts (`prefetch`): one unit per worker, to those without a unit of `busy` first (then
-    /// in the order they joined). Returns the planned worker of data unit i, for i < the count.
+    /// starts (`prefetch`): one unit per worker that asked for prefetches, to those without a
+    /// unit of `busy` first (then in the order they joined). Returns the planned worker of data unit i, for i < the count.
     /// A worker that gets another unit meanwhile simply computes that one whole.
     func prefetch(_ drafts: [(buffer: OwnedBuffer, count: Int, unitID: UInt32)], round: UInt64, besides busy: [Unit]) -> [[UInt8]?] {
         func load(_ w: WorkerRecord) -> Int { busy.filter { $0.holders[w.key] != nil }.count }
-        let order = workers.values.sorted { (load($0), $0.joined) < (load($1), $1.joined) }
+        let order = workers.values.filter { $0.hello.prefetches == true }.sorted { (load($0), $0.joined) < (load($1), $1.joined) }
         var planned: [[UInt8]?] = []
         for (draft, worker) in zip(drafts, order) {
             sendParameters(to: worker)   // a worker without a prior unit has not had this version yet

@@ -15,6 +15,9 @@ struct Hello: Codable, Equatable {
     /// This worker's host identity (`SharedSegment.hostIdentity`), if it can use shared memory:
     /// a coordinator with the same identity offers it a segment.
     var host: String?
+    /// Whether it begins data units from `prefetch` messages (emulated workers do not, and a
+    /// peer that does not say so is sent none).
+    var prefetches: Bool?
 }
 
 /// The coordinator's answer to a hello: everything a worker needs to build the model.

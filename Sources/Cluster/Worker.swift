@@ -167,7 +167,7 @@ public final class Worker {
     func join() throws {
         let hello = Hello(engine: engineFingerprint, name: options.name, model: options.model,
                           blasThreads: options.blasThreads, pid: getpid(),
-                          host: options.sharedMemory ? SharedSegment.hostIdentity() : nil)
+                          host: options.sharedMemory ? SharedSegment.hostIdentity() : nil, prefetches: !options.emulateCompute)
         let start = ContinuousClock.now
         var lastHello = start - .seconds(10)
         while true {
