@@ -183,10 +183,14 @@ func allowedCPUs() -> [Int] {
     return cpus.prefix(n).map(Int.init)
 }
 
-/// Gives the calling thread the SCHED_IDLE policy (threads started before keep theirs).
-func lowerToIdlePriority() throws {
+/// Gives the calling thread the SCHED_IDLE policy (threads started before keep theirs). Where the
+/// system refuses (another OS, a sandbox), the worker says so and computes at normal priority:
+/// the results are the same either way.
+func lowerToIdlePriority() {
     let code = largevae_idle_priority()
-    guard code == 0 else { throw RunFailure(message: "cannot lower this worker to idle priority: \(String(cString: strerror(code)))") }
+    if code != 0 {
+        Console.logger.warning("--idle-priority: cannot lower this worker's priority (\(String(cString: strerror(code)))); computing at normal priority")
+    }
 }
 
 /// Restricts this process's calling thread, and the threads it starts afterwards, to `cpu`.
@@ -289,7 +293,7 @@ struct WorkerCommand: ParsableCommand {
             _ = Console.logger   // bootstraps logging before the worker's logger is made
             if let cpu { try pin(toCPU: cpu) }   // before libzmq starts its I/O thread, which inherits it
             let worker = try Worker(options: options, context: try ZMQContext(), logger: Logger(label: "worker \(options.name)"))
-            if idlePriority { try lowerToIdlePriority() }   // after the socket: libzmq's I/O thread keeps normal priority
+            if idlePriority { lowerToIdlePriority() }   // after the socket: libzmq's I/O thread keeps normal priority
             do { try worker.run() } catch let error as WorkerError {
                 guard case .noCoordinator = error else { throw error }
                 throw RunFailure(message: error.localizedDescription + "." + security.noAnswerHint)
