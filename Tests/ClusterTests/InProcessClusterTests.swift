@@ -13,8 +13,8 @@ extension ArraySource: ImageSource {}
 
 /// A worker on a thread of its own, with its own context unless given one.
 final class WorkerThread: @unchecked Sendable {
-    // @unchecked: `error` and `seconds` are written by the thread before it signals `done`, and
-    // read only after waiting on `done`.
+    // @unchecked: `error`, `seconds` and the prefetch counts are written by the thread before it
+    // signals `done`, and read only after waiting on `done`.
     var error: Error?
     var seconds = 0.0
     /// Data units it began from a prefetch, and continued.
