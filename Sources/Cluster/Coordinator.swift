@@ -253,6 +253,10 @@ public final class Coordinator {
     /// unit of `busy` first (then in the order they joined). Returns the planned worker of data unit i, for i < the count.
     /// A worker that gets another unit meanwhile simply computes that one whole.
     func prefetch(_ drafts: [(buffer: OwnedBuffer, count: Int, unitID: UInt32)], round: UInt64, besides busy: [Unit]) -> [[UInt8]?] {
+        // A worker would begin a prefetched unit before a `busy` unit sent to it later, which then
+        // replaces it: none while some are still to be sent (the first step, before the workers'
+        // credits are in, or more prior units than credits).
+        guard busy.allSatisfy({ !$0.holders.isEmpty }) else { return [] }
         func load(_ w: WorkerRecord) -> Int { busy.filter { $0.holders[w.key] != nil }.count }
         let order = workers.values.filter { $0.hello.prefetches == true }.sorted { (load($0), $0.joined) < (load($1), $1.joined) }
         var planned: [[UInt8]?] = []

@@ -132,7 +132,7 @@ final class InProcessClusterTests: XCTestCase {
                 var counts = (begun: 0, continued: 0)
                 let cluster = try clusterRun(Self.config(a, .vampprior), workers: 2, prefetchDrill: drill) { counts = $0 }
                 switch drill {
-                case .none: XCTAssertTrue(counts.begun > 0 && 2 * counts.continued > counts.begun, "\(a): \(counts)")
+                case .none: XCTAssertTrue(counts.begun > 0 && counts.continued == counts.begun, "\(a): \(counts)")
                 case .misdirected: XCTAssertTrue(counts.begun > 0 && counts.continued == 0, "\(a): \(counts)")
                 case .truncated: XCTAssertEqual(counts.begun, 0, "\(a)")
                 }
