@@ -254,10 +254,7 @@ public final class Worker {
         // A unit begun ahead continues where it stopped; any other unit replaces it on the model.
         let ahead = s.continuesPrefetched(header, payload) ? s.prefetched!.seconds : nil
         if ahead == nil { s.prefetched = nil } else { unitsContinued += 1 }
-        sink.shared = s.shared
-        sink.unit = Int(header.unitID)
-        if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
-        sink.step = header.step
+        aimSink(at: header, s)
         var reply = WireHeader(type: .result, runID: s.runID, step: header.step, unitID: header.unitID)
         reply.flags = s.welcome.precision.flags
         let early = { [unowned self] (target: ResultTarget, count: Int) throws in
@@ -281,6 +278,14 @@ public final class Worker {
 }
 
 extension Worker {
+    /// Points the result sink at the unit of `header` (its slots in this session's arena, if any).
+    func aimSink(at header: WireHeader, _ s: Session) {
+        sink.shared = s.shared
+        sink.unit = Int(header.unitID)
+        if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
+        sink.step = header.step
+    }
+
     /// Begins the data unit whose payload starts with `payload` (a `prefetch`): the part that
     /// needs no prior statistics, kept in the session until the unit itself comes.
     func prefetch(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, _ s: Session) throws {
@@ -291,15 +296,11 @@ extension Worker {
             throw WireError.malformedPayload("a prefetched \(work.kind) unit on parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
         s.prefetched = nil
-        sink.shared = s.shared
-        sink.unit = Int(header.unitID)
-        if header.step != sink.step { computedThisStep.removeAll(keepingCapacity: true) }
-        sink.step = header.step
-        let target = try s.beginData(work, &reader, out: &sink)
+        try s.beginData(&reader)
         s.prefetchedBytes.removeAll(keepingCapacity: true)
         s.prefetchedBytes.append(contentsOf: payload)
         s.prefetched = Session.Prefetched(step: header.step, unit: header.unitID, version: s.parameterVersion,
-                                          count: payload.count, gradientTarget: target, seconds: (ContinuousClock.now - start).seconds)
+                                          seconds: (ContinuousClock.now - start).seconds)
         unitsBegunAhead += 1
         log.trace("\(traceStamp(since: started)): unit \(header.unitID) of step \(header.step) begun ahead in \(s.prefetched!.seconds * 1000) ms")
     }

@@ -258,28 +258,10 @@ final class Session {
         return DataFields(rows: rows, beta: beta, hasStats: hasStats)
     }
 
-    /// The buffer a data unit's gradient is computed into: its part-1 slot or send buffer when it
-    /// travels as fp32, else `gradient` (nil without a gradient).
-    func gradientTarget(_ work: WorkHeader, out: inout ResultSink) -> ResultTarget? {
-        guard work.gradient else { return nil }
-        return out.take(part: 1, bytes: ResultHeader.dataGradientCapacity(layoutCount: model.layout.count, dataCount: ranges.data.count,
-                                                                       precision: welcome.precision))
-    }
-
-    func gradientPointer(_ target: ResultTarget?) -> UnsafeMutablePointer<Float>? {
-        guard let target else { return nil }
-        return welcome.precision == .fp32
-            ? (target.base + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
-            : gradient.data
-    }
-
-    /// A data unit begun before it was given (`prefetch`): which one, on which parameters, how
-    /// many payload bytes it was begun from (kept in `prefetchedBytes`), where its gradient goes,
-    /// and how long that took.
+    /// A data unit begun before it was given (`prefetch`): which one, on which parameters, and
+    /// how long that took; the payload bytes it was begun from are in `prefetchedBytes`.
     struct Prefetched {
         let step: UInt64, unit: UInt32, version: UInt64
-        let count: Int
-        let gradientTarget: ResultTarget?
         let seconds: Double
     }
     var prefetched: Prefetched?
@@ -290,20 +272,16 @@ final class Session {
     /// and it starts with the bytes the unit was begun from.
     func continuesPrefetched(_ header: WireHeader, _ payload: UnsafeRawBufferPointer) -> Bool {
         guard let p = prefetched, header.step == p.step, header.unitID == p.unit, parameterVersion == p.version,
-              payload.count > p.count, prefetchedBytes.count == p.count else { return false }
-        return prefetchedBytes.withUnsafeBytes { memcmp($0.baseAddress!, payload.baseAddress!, p.count) == 0 }
+              payload.count > prefetchedBytes.count else { return false }
+        return prefetchedBytes.withUnsafeBytes { memcmp($0.baseAddress!, payload.baseAddress!, $0.count) == 0 }
     }
 
-    /// The first part of a prefetched data unit (no statistics: its payload ends before them);
-    /// returns its gradient's target.
-    func beginData(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink) throws -> ResultTarget? {
+    /// The first part of a prefetched data unit (no statistics: its payload ends before them).
+    func beginData(_ r: inout ByteReader) throws {
         let fields = try readDataFields(&r, copying: true)
         try r.expectEnd()
         guard fields.hasStats else { throw WireError.malformedPayload("a prefetched data unit without a prior pass") }
-        let target = gradientTarget(work, out: &out)
-        Units.dataBeforePrior(model, x: x.data, noise: noise.data, rows: fields.rows, values: parameters,
-                              gradient: gradientPointer(target), scratch: gradient.data)
-        return target
+        Units.dataBeforePrior(model, x: x.data, noise: noise.data, rows: fields.rows, values: parameters, scratch: gradient.data)
     }
 
     func data(_ work: WorkHeader, _ r: inout ByteReader, out: inout ResultSink,
@@ -321,8 +299,16 @@ final class Session {
         try r.expectEnd()
         let precision = welcome.precision, dataCount = ranges.data.count
         // Part 1: the gradient, written straight into its slot or send buffer when it travels as fp32.
-        let gradientBuffer = begun != nil ? begun!.gradientTarget : gradientTarget(work, out: &out)
-        let target = gradientPointer(gradientBuffer)
+        var gradientBuffer: ResultTarget?
+        var target: UnsafeMutablePointer<Float>?
+        if work.gradient {
+            let buffer = out.take(part: 1, bytes: ResultHeader.dataGradientCapacity(layoutCount: model.layout.count, dataCount: dataCount,
+                                                                                     precision: precision))
+            gradientBuffer = buffer
+            target = precision == .fp32
+                ? (buffer.base + ResultHeader.size).assumingMemoryBound(to: Float.self)   // 16-byte aligned
+                : gradient.data
+        }
         let vampGradient = hasStats && work.gradient
         let ds = vampGradient ? dStats.reserve(statsCount) : nil
         // Part 0: the loss sums and ∂loss/∂S. With ∂S it is sent as soon as ∂S is final, so that

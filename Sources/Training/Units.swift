@@ -41,13 +41,12 @@ public enum Units {
     }
 
     /// A data unit in two parts, for a worker that starts it before the prior statistics exist:
-    /// `dataBeforePrior` needs none, and `dataWithPrior` finishes it. Together they give the bits
-    /// of `data` with the same arguments (`gradient` and `scratch` must be the same buffers, and
-    /// nothing else may run on `model` between them).
+    /// `dataBeforePrior` (the forward pass up to the prior's term, which writes no gradient) needs
+    /// none, and `dataWithPrior` finishes it. Together they give the bits of `data` with the same
+    /// arguments, provided nothing else runs on `model` between them.
     public static func dataBeforePrior<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
-                                                  rows: Int, values: UnsafePointer<T>,
-                                                  gradient: UnsafeMutablePointer<T>?, scratch: UnsafeMutablePointer<T>) {
-        model.dataPassBeforePrior(x: x, noise: noise, rows: rows, ParameterAccess(values: values, gradients: gradient ?? scratch, accumulate: false))
+                                                  rows: Int, values: UnsafePointer<T>, scratch: UnsafeMutablePointer<T>) {
+        model.dataPassBeforePrior(x: x, noise: noise, rows: rows, ParameterAccess(values: values, gradients: scratch, accumulate: false))
     }
 
     /// The second part of a data unit begun by `dataBeforePrior`; as `data` from there.

@@ -73,9 +73,9 @@ public final class VAE<T: Scalar> {
 
     /// `logPz` of the last forward's z, and the loss sums: the forward pass's prior term.
     public func forwardPrior(beta: T, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) -> LossSums {
-        let rows = self.rows, pz = logPz.reserve(rows)
-        prior.logDensity(rows: rows, z: z.data, ldz: config.latentSize, stats: priorStats, p, into: pz)
-        let px = logPx.data, q = logQ.data
+        let rows = self.rows
+        priorLogDensity(rows: rows, priorStats: priorStats, p)
+        let px = logPx.data, q = logQ.data, pz = logPz.data
         let re = reconstructionPerRow.reserve(rows), kl = klPerRow.reserve(rows)
         for r in 0..<rows { re[r] = -px[r]; kl[r] = q[r] - pz[r] }
         return lossSums(reconstruction: re, kl: kl, rows: rows, beta: beta)
@@ -85,6 +85,11 @@ public final class VAE<T: Scalar> {
     func forward(x: UnsafePointer<T>, stats: UnsafePointer<T>, noise: UnsafePointer<T>, rows: Int,
                  priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>, gradient: Bool) {
         forwardBeforePrior(x: x, stats: stats, noise: noise, rows: rows, p, gradient: gradient)
+        priorLogDensity(rows: rows, priorStats: priorStats, p)
+    }
+
+    /// `logPz` of the last forward's z.
+    func priorLogDensity(rows: Int, priorStats: UnsafePointer<T>?, _ p: ParameterAccess<T>) {
         prior.logDensity(rows: rows, z: z.data, ldz: config.latentSize, stats: priorStats, p, into: logPz.reserve(rows))
     }
 

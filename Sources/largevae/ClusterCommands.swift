@@ -101,7 +101,7 @@ final class ClusterSession {
         let cpus = allowedCPUs()
         // Workers that fill every core leave none to the coordinator: they yield to its threads.
         let idle = pinWorkers && !cpus.isEmpty && count >= cpus.count
-        if idle && count > 0 {
+        if idle {
             Console.logger.info("\(count) local workers fill the \(cpus.count) CPUs: they compute at idle priority, so the coordinator runs as soon as it wakes, and yield to any other program (--no-pin-workers: normal priority)")
         }
         for i in 0..<count {

@@ -161,8 +161,7 @@ final class SplitStepTests: XCTestCase {
                             let dStats = prior == .vampprior && gradient ? dsp.baseAddress! : nil
                             let target = gradient ? g.data : nil
                             if twoParts {
-                                Units.dataBeforePrior(model, x: x, noise: eps, rows: rows, values: values.data,
-                                                      gradient: target, scratch: scratch.data)
+                                Units.dataBeforePrior(model, x: x, noise: eps, rows: rows, values: values.data, scratch: scratch.data)
                                 return Units.dataWithPrior(model, beta: 0.6, stats: stats, values: values.data, gradient: target,
                                                            dStats: dStats, scratch: scratch.data)
                             }
