@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Tensor", "NN", "VAE", "Artifacts", "CKernels"], swiftSettings: fastFlags),
         // Coordinator and workers: the step's units over ZeroMQ (depends on Training, never back).
         .target(name: "Cluster",
-                dependencies: ["Tensor", "NN", "VAE", "Training", "Transport",
+                dependencies: ["Tensor", "NN", "VAE", "Training", "Transport", "CKernels",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fastFlags),
         .executableTarget(name: "largevae",

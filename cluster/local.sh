@@ -12,7 +12,9 @@
 #   LARGEVAE_PIN_WORKERS   1 (default): with no more workers than CPUs, worker i runs only on the
 #                          i-th CPU this script may use (`largevae worker --cpu`), and workers that
 #                          fill every CPU compute at idle priority (`--idle-priority`), so that the
-#                          coordinator runs the moment it wakes; 0 leaves them to the scheduler
+#                          coordinator runs the moment it wakes, and (one per CPU) poll for their
+#                          next message for 20 ms after each unit (`--poll-ms 20`) instead of
+#                          letting their CPU halt; 0 leaves them to the scheduler
 set -euo pipefail
 PROG=local.sh
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,6 +78,8 @@ for i in $(seq "$n"); do
     pin=()
     [ "$n" -le "${#cpus[@]}" ] && pin=(--cpu "${cpus[i - 1]}")
     [ "${#cpus[@]}" -gt 0 ] && [ "$n" -ge "${#cpus[@]}" ] && pin+=(--idle-priority)
+    # A CPU each and every CPU taken: poll for the next message rather than let the CPU halt.
+    [ "$n" -eq "${#cpus[@]}" ] && pin+=(--poll-ms 20)
     # One BLAS thread per worker: parallelism comes from the processes, and a fixed thread
     # count keeps the GEMM results (and so the trained weights) bit-identical.
     OPENBLAS_NUM_THREADS=1 "$bin" worker --connect "$endpoint" --blas-threads 1 --name "local-$i" ${pin[@]+"${pin[@]}"} ${CURVE_WORKER[@]+"${CURVE_WORKER[@]}"} &

@@ -5,6 +5,7 @@ import NN
 import VAE
 import Training
 import Transport
+import CKernels
 
 /// Why a worker stopped.
 public enum WorkerError: Error, LocalizedError, Equatable {
@@ -49,6 +50,9 @@ public struct WorkerOptions: Sendable {
     public var security: CurveClientSecurity?
     /// Use the coordinator's shared-memory segments when it is on this host and offers them.
     public var sharedMemory = true
+    /// How long to keep polling the socket, the CPU busy, after a unit or a prefetch before
+    /// blocking (zero: block at once). See `largevae worker --poll-ms`.
+    public var pollAfterUnit: Duration = .zero
 
     public init(endpoint: String, name: String) {
         self.endpoint = endpoint
@@ -84,6 +88,8 @@ public final class Worker {
     var computedThisStep: Set<UInt32> = []
     /// The newest step a work unit came for: units of older steps (replayed) are dropped.
     var newestStep: UInt64 = 0
+    /// Until when `nextMessage` polls instead of blocking (set after each unit or prefetch).
+    var pollUntil: ContinuousClock.Instant?
     let started = ContinuousClock.now
 
     public init(options: WorkerOptions, context: ZMQContext, logger: Logger) throws {
@@ -105,7 +111,7 @@ public final class Worker {
     public func run() throws {
         try join()
         while true {
-            guard let message = try socket.receiveMessage(timeout: .milliseconds(session?.welcome.heartbeatMilliseconds ?? 500)) else {
+            guard let message = try nextMessage() else {
                 try idle()
                 continue
             }
@@ -141,6 +147,7 @@ public final class Worker {
                     continue
                 }
                 newestStep = header.step
+                defer { pollAfterWork() }
                 do {
                     try compute(header, message.frame(1), session)
                 } catch {
@@ -149,6 +156,7 @@ public final class Worker {
                 }
             case .prefetch:
                 guard let session, !options.emulateCompute, header.step >= newestStep else { continue }
+                defer { pollAfterWork() }
                 do {
                     try prefetch(header, message.frame(1), session)
                 } catch {
@@ -161,6 +169,23 @@ public final class Worker {
                 log.warning("dropped an unexpected \(header.type) message")
             }
         }
+    }
+
+    /// After a unit or a prefetch: poll for the next message for `options.pollAfterUnit`.
+    func pollAfterWork() {
+        if options.pollAfterUnit > .zero { pollUntil = .now + options.pollAfterUnit }
+    }
+
+    /// The next message, or nil when none came within a heartbeat interval. Until `pollUntil`
+    /// the socket is polled with the CPU kept busy: a virtual CPU with nothing to run halts, and
+    /// waking it again for the next message takes the hypervisor from a few hundred microseconds
+    /// to several milliseconds.
+    func nextMessage() throws -> ReceivedMessage? {
+        while let deadline = pollUntil {
+            if let message = try socket.receiveMessage(timeout: .zero) { return message }
+            if ContinuousClock.now >= deadline { pollUntil = nil } else { largevae_cpu_relax() }
+        }
+        return try socket.receiveMessage(timeout: .milliseconds(session?.welcome.heartbeatMilliseconds ?? 500))
     }
 
     /// Says hello until welcomed (or refused, or the timeout passes), then asks for work.

@@ -65,7 +65,11 @@ extension ZMQSocket {
     /// - Parameter timeout: how long to wait; `nil` waits forever, `.zero` polls.
     public func receiveMessage(timeout: Duration?) throws -> ReceivedMessage? {
         let handle = try liveHandle()
-        guard try ZMQ.poll([self], timeout: timeout)[0] else { return nil }
+        if timeout == .zero {
+            guard try hasMessage else { return nil }   // no poll set to build: callers that poll in a loop
+        } else {
+            guard try ZMQ.poll([self], timeout: timeout)[0] else { return nil }
+        }
         let received = ReceivedMessage()
         var total = 0, tooLarge = false, more = true, first = true
         while more {

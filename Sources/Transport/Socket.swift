@@ -140,6 +140,21 @@ public final class ZMQSocket {
         }
     }
 
+    /// Whether a message is ready to receive now (`ZMQ_EVENTS` has `ZMQ_POLLIN`): a check that
+    /// neither waits nor allocates, for callers that poll in a loop.
+    public var hasMessage: Bool {
+        get throws {
+            let handle = try liveHandle()
+            var events: Int32 = 0
+            var size = MemoryLayout<Int32>.size
+            while zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size) != 0 {
+                if zmq_errno() == EINTR { continue }
+                throw ZMQError.current { .receive(errno: $0, message: $1) }
+            }
+            return events & Int32(ZMQ_POLLIN) != 0
+        }
+    }
+
     /// The endpoint of the last `bind`/`connect` (`ZMQ_LAST_ENDPOINT`), with the real port for `*`.
     public var lastEndpoint: String {
         get throws {

@@ -107,8 +107,11 @@ final class ClusterSession {
         for i in 0..<count {
             let p = Process()
             var arguments = ["worker", "--connect", endpoint, "--name", "local-\(i)", "--connect-timeout", "15"] + workerArguments
-            if pinWorkers, count <= cpus.count { arguments += ["--cpu", String(cpus[i])] }
+            let pinned = pinWorkers && count <= cpus.count
+            if pinned { arguments += ["--cpu", String(cpus[i])] }
             if idle { arguments.append("--idle-priority") }
+            // A core each, and nothing else to run on it: polling for the next message costs nobody.
+            if idle && pinned { arguments += ["--poll-ms", String(Self.localPollMilliseconds)] }
             if inNamespaces {
                 let port = endpoint.split(separator: ":").last.map(String.init) ?? "5555"
                 arguments[2] = "tcp://10.77.0.1:\(port)"
@@ -125,6 +128,11 @@ final class ClusterSession {
             children.append(p)
         }
     }
+
+    /// How long local workers with a CPU each at idle priority poll after a unit (`worker --poll-ms`):
+    /// longer than the coordinator's update and a step's phase boundaries, so that their virtual
+    /// CPUs never halt within a step.
+    static let localPollMilliseconds = 20
 
     /// Local worker processes to start (`train --workers N`).
     var localWorkers = 0
@@ -266,6 +274,8 @@ struct WorkerCommand: ParsableCommand {
     var cpu: Int?
     @Flag(name: .customLong("idle-priority"), help: "Compute at the idle scheduling priority (Linux SCHED_IDLE): a coordinator or ZeroMQ thread that wakes on this worker's core then runs at once instead of waiting out its time slice, which matters when workers fill every core the coordinator runs on. The worker also yields to any other program. Local workers of `train --workers N` get it when they fill every CPU, unless --no-pin-workers.")
     var idlePriority = false
+    @Option(name: .customLong("poll-ms"), help: "After each unit, keep checking for the next message for this many milliseconds, the CPU busy, before sleeping: on a virtual machine, a CPU that sleeps takes the hypervisor from 0.1 to several milliseconds to wake. Use it with --idle-priority, so that the polling never takes a core from other work. Local workers of `train --workers N` get 20 when each has a CPU of its own and they fill every CPU, unless --no-pin-workers.")
+    var pollMs = 0.0
     @OptionGroup var security: ClientSecurityFlags
 
     func validate() throws {
@@ -273,6 +283,7 @@ struct WorkerCommand: ParsableCommand {
         guard injectNaNEvery >= 0 else { throw ValidationError("--inject-nan-every must be 0 or more.") }
         guard blasThreads >= 1 && blasThreads <= 256 else { throw ValidationError("--blas-threads must be between 1 and 256.") }
         guard connectTimeout.isFinite && connectTimeout > 0 else { throw ValidationError("--connect-timeout must be positive.") }
+        guard pollMs.isFinite && pollMs >= 0 && pollMs <= 1000 else { throw ValidationError("--poll-ms must be between 0 and 1000.") }
         if let cpu, case let cpus = allowedCPUs(), !cpus.contains(cpu) {
             throw ValidationError(cpus.isEmpty ? "--cpu: this system does not let a process choose its CPU; leave --cpu out."
                                   : "--cpu \(cpu) is not a CPU this process may run on (it may use \(cpus.map(String.init).joined(separator: ", "))).")
@@ -289,6 +300,7 @@ struct WorkerCommand: ParsableCommand {
             options.emulateCompute = emulateCompute
             options.injectNaNEvery = injectNaNEvery
             options.sharedMemory = !noSharedMemory
+            options.pollAfterUnit = .microseconds(Int((pollMs * 1000).rounded()))
             options.security = try security.load()
             _ = Console.logger   // bootstraps logging before the worker's logger is made
             if let cpu { try pin(toCPU: cpu) }   // before libzmq starts its I/O thread, which inherits it

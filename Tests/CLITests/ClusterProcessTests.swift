@@ -111,11 +111,15 @@ final class ClusterProcessTests: XCTestCase {
     /// `worker --cpu N` keeps the whole worker on CPU N, its ZeroMQ threads too (they inherit it);
     /// a CPU it may not use is refused with exit 64, naming the ones it may. With
     /// `--idle-priority` the computing (main) thread has the SCHED_IDLE policy and libzmq's threads
-    /// keep the normal one; `train --workers 2` gives it to its workers when they fill every CPU.
+    /// keep the normal one; `train --workers 2` gives it to its workers when they fill every CPU,
+    /// and `--poll-ms 20` when each also has a CPU of its own. A bad `--poll-ms` is refused.
     func testWorker_PinnedToItsCPU_BadCPURefused() throws {
         let bad = try largevae(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--cpu", "4095"])
         XCTAssertEqual(bad.status, 64, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("--cpu 4095 is not a CPU this process may run on"), bad.stderr)
+        let badPoll = try largevae(["worker", "--connect", "tcp://127.0.0.1:\(freePort())", "--poll-ms", "5000"])
+        XCTAssertEqual(badPoll.status, 64, badPoll.stderr)
+        XCTAssertTrue(badPoll.stderr.contains("--poll-ms must be between 0 and 1000"), badPoll.stderr)
 
         func allowed(_ statusFile: String) throws -> String {
             let status = try String(contentsOfFile: statusFile, encoding: .utf8)
@@ -156,6 +160,8 @@ final class ClusterProcessTests: XCTestCase {
             XCTAssertEqual(try allowed("/proc/\(child)/status"), cpus.count >= 2 ? String(cpus[i]) : mine, "local-\(i)")
             XCTAssertEqual(cmdline.contains("--idle-priority"), cpus.count <= 2, "local-\(i) at idle priority when the workers fill the CPUs")
             XCTAssertEqual(try policy(child, task: child), cpus.count <= 2 ? 5 : 0, "local-\(i)'s scheduling policy")
+            XCTAssertEqual(cmdline.firstIndex(of: "--poll-ms").map { cmdline[$0 + 1] }, cpus.count == 2 ? "20" : nil,
+                           "local-\(i) polls for its messages when it has a CPU of its own and the workers fill the CPUs")
         }
     }
 

@@ -44,15 +44,16 @@ extension ClusterProcessTests {
         }
     }
 
-    /// One worker on the shared-memory path and one told `--no-shared-memory`, then a coordinator
-    /// told `--no-shared-memory`: the same bits as one process either way.
+    /// One worker on the shared-memory path (polling for its messages, `--poll-ms`) and one told
+    /// `--no-shared-memory`, then a coordinator told `--no-shared-memory`: the same bits as one
+    /// process either way.
     func testMixedSharedMemoryAndSocketWorkerProcesses_BitIdentical() throws {
         let local = runDirectory("mixed-local")
         XCTAssertEqual(try largevae(["train"] + args("hvae") + ["--threads", "1", "--run-dir", local.path]).status, 0)
         let dir = runDirectory("mixed")
         let (coordinator, endpoint) = try coordinatorOnAnyPort(["--min-workers", "2"] + args("hvae") + ["--run-dir", dir.path])
         defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
-        let workers = [try Spawned(["worker", "--connect", endpoint, "--name", "shared"]),
+        let workers = [try Spawned(["worker", "--connect", endpoint, "--name", "shared", "--poll-ms", "20"]),
                        try Spawned(["worker", "--connect", endpoint, "--name", "socket", "--no-shared-memory"])]
         XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
         for w in workers { XCTAssertEqual(w.finish(seconds: 20), 0, w.output) }
