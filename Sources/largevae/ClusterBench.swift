@@ -79,9 +79,14 @@ enum ClusterBench {
         let setups = try workerCounts.map { try Setup(config: config, plan: plan, workers: $0, flags: flags) }
         defer { setups.forEach { $0.session.finish() } }
         try x.withUnsafeBufferPointer { xp in
-            for s in setups { try s.steps(3, x: xp.baseAddress!, batch: b, record: false) }
+            func run(_ s: Setup, steps: Int, record: Bool) throws {
+                try s.steps(steps, x: xp.baseAddress!, batch: b, record: record)
+                // Workers that poll for their next message (`worker --poll-ms`) stop before the next count runs.
+                Thread.sleep(forTimeInterval: Double(ClusterSession.localPollMilliseconds) / 1000 + 0.01)
+            }
+            for s in setups { try run(s, steps: 3, record: false) }
             for _ in 0..<runs {    // interleaved, so every worker count sees the same machine
-                for s in setups { try s.steps(steps, x: xp.baseAddress!, batch: b, record: true) }
+                for s in setups { try run(s, steps: steps, record: true) }
             }
         }
         return setups.map { s in
