@@ -92,6 +92,29 @@ final class SocketTests: XCTestCase {
         XCTAssertNil(try router.receive(timeout: .zero))
     }
 
+    /// A zero timeout (what a polling worker uses) checks `ZMQ_EVENTS` instead of polling: nil
+    /// until a message is there, then the whole message, then nil again; a closed socket throws.
+    func testReceiveMessage_ZeroTimeout_PollsWithoutWaiting() throws {
+        let context = try ZMQContext()
+        let (router, bound) = try makeRouter(context, bind: "tcp://127.0.0.1:*")
+        let dealer = try makeDealer(context, id: "poller", connect: bound)
+        XCTAssertFalse(try router.hasMessage)
+        XCTAssertNil(try router.receiveMessage(timeout: .zero))
+        try dealer.send([.bytes(Array("head".utf8)), .bytes(Array("body".utf8))])
+        let deadline = ContinuousClock.now + wait
+        var message: ReceivedMessage?
+        while message == nil && ContinuousClock.now < deadline {
+            message = try router.receiveMessage(timeout: .zero)
+        }
+        let m = try XCTUnwrap(message, "the message never showed up to a zero-timeout poll")
+        XCTAssertEqual(m.count, 3)   // routing id, head, body
+        XCTAssertEqual(String(decoding: m.frame(2), as: UTF8.self), "body")
+        XCTAssertFalse(try router.hasMessage)
+        XCTAssertNil(try router.receiveMessage(timeout: .zero))
+        router.close()
+        XCTAssertThrowsError(try router.hasMessage)
+    }
+
     func testReceive_TooLarge_Fails_ThenKeepsWorking() throws {
         let context = try ZMQContext()
         let (router, bound) = try makeRouter(context, bind: "tcp://127.0.0.1:*", maximumMessageSize: 1 << 20)
