@@ -6,6 +6,7 @@ import NN
 import VAE
 import Training
 import Transport
+import CKernels
 
 extension TensorTable {
     /// The table of a parameter layout: its tensors' names and sizes in order.
@@ -305,6 +306,11 @@ public final class ClusterEngine: StepEngine {
     /// Elements `range` of `values`, encoded in `precision`, at their place in a shared region.
     static func write(_ values: ParameterVector<Float>, _ range: Range<Int>, into region: UnsafeMutableRawPointer, precision: WirePrecision) {
         let width = precision.bytesPerElement
+        if precision == .fp32 {   // the values as they are: every supported host is little-endian (Payload.swift)
+            largevae_copy_streaming_f32((region + 4 * range.lowerBound).assumingMemoryBound(to: Float.self),
+                                        values.data + range.lowerBound, range.count)
+            return
+        }
         var out = PayloadWriter(base: region + width * range.lowerBound, capacity: width * range.count)
         out.append(floats: values.data + range.lowerBound, count: range.count, precision: precision)
     }

@@ -36,6 +36,10 @@ int largevae_all_finite_f64(const void *data, size_t n);
 /// hyper-thread gets the core meanwhile.
 void largevae_cpu_relax(void);
 
+/// `dst[i] = src[i]` for `i < n` with streaming (non-temporal) stores where the CPU has them, so
+/// that the destination's cache lines are not read first; fenced at the end.
+void largevae_copy_streaming_f32(float *dst, const float *src, size_t n);
+
 /// Restricts the calling thread (and threads it creates afterwards) to CPU `cpu`. Returns 0 or an
 /// errno value (EINVAL for a CPU this process may not use; ENOSYS off Linux).
 int largevae_pin_to_cpu(int cpu);
