@@ -78,7 +78,7 @@ let package = Package(
                     resources: [.copy("Reference")]),
         // Counts mallocs in the test process, to show that a training step allocates nothing.
         .target(name: "MallocCounter", path: "Sources/MallocCounter"),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "Artifacts", "TestSupport", "MallocCounter"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensor", "NN", "VAE", "Training", "Artifacts", "TestSupport", "MallocCounter", "CKernels"]),
     ],
     swiftLanguageModes: [.v5]
 )
