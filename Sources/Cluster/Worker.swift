@@ -160,7 +160,6 @@ public final class Worker {
                 do {
                     try prefetch(header, message.frame(1), session)
                 } catch {
-                    session.prefetched = nil
                     log.warning("dropped a prefetched unit \(header.unitID) of step \(header.step): \(error.localizedDescription)")
                 }
             case .heartbeat, .welcome:
@@ -315,12 +314,12 @@ extension Worker {
     /// needs no prior statistics, kept in the session until the unit itself comes.
     func prefetch(_ header: WireHeader, _ payload: UnsafeRawBufferPointer, _ s: Session) throws {
         let start = ContinuousClock.now
+        s.prefetched = nil   // whatever comes of this one, an earlier one is gone
         var reader = ByteReader(payload)
         let work = try WorkHeader.read(&reader)
         guard work.kind == .data, work.parameterVersion == s.parameterVersion else {
             throw WireError.malformedPayload("a prefetched \(work.kind) unit on parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
-        s.prefetched = nil
         try s.beginData(&reader)
         s.prefetchedBytes.removeAll(keepingCapacity: true)
         s.prefetchedBytes.append(contentsOf: payload)

@@ -65,11 +65,7 @@ extension ZMQSocket {
     /// - Parameter timeout: how long to wait; `nil` waits forever, `.zero` polls.
     public func receiveMessage(timeout: Duration?) throws -> ReceivedMessage? {
         let handle = try liveHandle()
-        if timeout == .zero {
-            guard try hasMessage else { return nil }   // no poll set to build: callers that poll in a loop
-        } else {
-            guard try ZMQ.poll([self], timeout: timeout)[0] else { return nil }
-        }
+        guard try waitForMessage(timeout: timeout) else { return nil }
         let received = ReceivedMessage()
         var total = 0, tooLarge = false, more = true, first = true
         while more {

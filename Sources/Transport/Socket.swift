@@ -141,7 +141,7 @@ public final class ZMQSocket {
     }
 
     /// Whether a message is ready to receive now (`ZMQ_EVENTS` has `ZMQ_POLLIN`): a check that
-    /// neither waits nor allocates, for callers that poll in a loop.
+    /// neither waits nor allocates.
     public var hasMessage: Bool {
         get throws {
             let handle = try liveHandle()
@@ -153,6 +153,15 @@ public final class ZMQSocket {
             }
             return events & Int32(ZMQ_POLLIN) != 0
         }
+    }
+
+    /// Whether a message is ready within `timeout` (`nil` waits for one). Nothing is allocated,
+    /// and `.zero` is `hasMessage`, without a system call: for callers that poll in a loop.
+    public func waitForMessage(timeout: Duration?) throws -> Bool {
+        if timeout == .zero { return try hasMessage }
+        var item = zmq_pollitem_t(socket: try liveHandle(), fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        try ZMQ.poll(&item, count: 1, timeout: timeout)
+        return item.revents & Int16(ZMQ_POLLIN) != 0
     }
 
     /// The endpoint of the last `bind`/`connect` (`ZMQ_LAST_ENDPOINT`), with the real port for `*`.

@@ -101,10 +101,15 @@ public enum ZMQ {
         var items = try sockets.map { socket in
             zmq_pollitem_t(socket: try socket.liveHandle(), fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
         }
-        let rc = zmq_poll(&items, Int32(items.count), Int(milliseconds(timeout)))
-        if rc < 0 && zmq_errno() == EINTR { return items.map { _ in false } }   // a signal: as a timeout, callers loop
-        if rc < 0 { throw ZMQError.current { .receive(errno: $0, message: $1) } }
+        try poll(&items, count: items.count, timeout: timeout)
         return items.map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
+    }
+
+    /// `zmq_poll` on `count` items; a signal ends the wait as a timeout would (callers loop).
+    static func poll(_ items: UnsafeMutablePointer<zmq_pollitem_t>, count: Int, timeout: Duration?) throws {
+        if zmq_poll(items, Int32(count), Int(milliseconds(timeout))) < 0 && zmq_errno() != EINTR {
+            throw ZMQError.current { .receive(errno: $0, message: $1) }
+        }
     }
 
     /// Converts a timeout to libzmq milliseconds: `nil` → -1 (forever), rounded up, clamped.

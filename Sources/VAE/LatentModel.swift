@@ -156,16 +156,13 @@ public final class LatentModel<T: Scalar> {
     @inlinable
     public func finishWithPrior(beta: T, priorStats: UnsafePointer<T>?, gradient: Bool, _ p: ParameterAccess<T>,
                                 dPriorStats: UnsafeMutablePointer<T>?, priorStatsReady: (LossSums) -> Void = { _ in }) -> LossSums {
+        let sums: LossSums
         switch network {
-        case .vae(let n):
-            let sums = n.forwardPrior(beta: beta, priorStats: priorStats, p)
-            if gradient { n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: { priorStatsReady(sums) }) }
-            return sums
-        case .hvae(let n):
-            let sums = n.forwardPrior(beta: beta, priorStats: priorStats, p)
-            if gradient { n.backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: { priorStatsReady(sums) }) }
-            return sums
+        case .vae(let n): sums = n.forwardPrior(beta: beta, priorStats: priorStats, p)
+        case .hvae(let n): sums = n.forwardPrior(beta: beta, priorStats: priorStats, p)
         }
+        if gradient { backward(beta: beta, priorStats: priorStats, p, dPriorStats: dPriorStats, priorStatsReady: { priorStatsReady(sums) }) }
+        return sums
     }
 }
 
