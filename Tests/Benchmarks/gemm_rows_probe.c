@@ -7,7 +7,9 @@
 
    Shapes are the model's: forward X·Wᵀ for 784→600, 300→600 and 40→600 (a GatedDense layer's
    fused [in, 2·300] weight), and the input gradient dY·W for 600→784. "padded" places each
-   block at a stride of the next multiple of 12 rows instead, with zero rows between. */
+   block at a stride of the next multiple of 12 rows instead, with zero rows between.
+   "transposed" computes Yᵀ = W·Xᵀ instead (the batch as OpenBLAS's M dimension), each block a
+   slice of columns. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +43,34 @@ static int same(int trans_b, int n, int k, int u, int p) {
     return equal;
 }
 
+/* The same for Yᵀ[n, 2u] = W[n, k]·Xᵀ, X row-major [2u, k]: one call against one per column block. */
+static int same_transposed(int n, int k, int u) {
+    int m = 2 * u;
+    unsigned long long s = 7;
+    float *x = malloc((size_t)m * k * 4), *w = malloc((size_t)n * k * 4);
+    float *whole = malloc((size_t)m * n * 4), *blocks = malloc((size_t)m * n * 4);
+    for (int i = 0; i < m * k; i++) x[i] = next(&s);
+    for (int i = 0; i < n * k; i++) w[i] = next(&s);
+    for (int i = 0; i < m * n; i++) whole[i] = blocks[i] = next(&s);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1, w, k, x, k, 1, whole, m);
+    for (int q = 0; q < 2; q++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, u, k, 1, w, k, x + (size_t)q * u * k, k, 1, blocks + q * u, m);
+    int equal = memcmp(whole, blocks, (size_t)m * n * 4) == 0;
+    free(x); free(w); free(whole); free(blocks);
+    return equal;
+}
+
 int main(void) {
     openblas_set_num_threads(1);
     const int units[] = {4, 8, 12, 16, 24, 32, 40, 44, 48, 50, 52, 56, 64};
-    printf("rows u   784->600  300->600  40->600  dX 600->784   padded (784->600)\n");
+    printf("rows u   784->600  300->600  40->600  dX 600->784   padded (784->600)   transposed (784->600)\n");
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         int u = units[i], padded = (u + 11) / 12 * 12;
-        printf("%6d   %8s  %8s  %7s  %11s   %s\n", u,
+        printf("%6d   %8s  %8s  %7s  %11s   %-17s   %s\n", u,
                same(1, 600, 784, u, u) ? "same" : "differ", same(1, 600, 300, u, u) ? "same" : "differ",
                same(1, 600, 40, u, u) ? "same" : "differ", same(0, 784, 600, u, u) ? "same" : "differ",
-               padded == u ? "-" : same(1, 600, 784, u, padded) ? "same" : "differ");
+               padded == u ? "-" : same(1, 600, 784, u, padded) ? "same" : "differ",
+               same_transposed(600, 784, u) ? "same" : "differ");
     }
     return 0;
 }
