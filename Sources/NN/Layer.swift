@@ -11,11 +11,17 @@ public struct ParameterAccess<T: Scalar> {
     /// by the one backward pass that touches it, so a work unit needs no zeroed buffer first.
     /// Use false only where every parameter is reached at most once (one unit of one phase).
     public let accumulate: Bool
+    /// Set when one pass runs several units stacked: each group's parameter gradients go to a
+    /// buffer of its own (written, not added), and `gradients` is not used.
+    public let groups: RowGroups<T>?
 
-    public init(values: UnsafePointer<T>, gradients: UnsafeMutablePointer<T>, accumulate: Bool = true) {
+    public init(values: UnsafePointer<T>, gradients: UnsafeMutablePointer<T>, accumulate: Bool = true,
+                groups: RowGroups<T>? = nil) {
+        precondition(groups == nil || !accumulate, "stacked units write their gradients")
         self.values = values
         self.gradients = gradients
         self.accumulate = accumulate
+        self.groups = groups
     }
 
     public init(values: ParameterVector<T>, gradients: ParameterVector<T>) {
@@ -33,4 +39,43 @@ public struct MatrixBuffer<T: Scalar> {
         self.data = data; self.rows = rows; self.columns = columns
     }
     @inlinable public var count: Int { rows * columns }
+}
+
+/// Units stacked into one pass: group g is rows `bounds[g] ..< bounds[g + 1]` of every `[rows, ·]`
+/// matrix of the pass. Rows never mix in the forward pass or in an input gradient, so those run as
+/// one GEMM over all rows; each reduction over rows (a weight or bias gradient, a prior's
+/// statistics gradient) runs per group, over the group's rows only, into the group's buffers:
+/// ```
+/// dW_g = dY[g]ᵀ · X[g]     db_g = Σ_{r ∈ g} dY[r]
+/// ```
+/// so group g gets the bits its unit would get alone, provided the GEMM gives each row the same
+/// bits whatever the row count (the executor checks that before it stacks).
+public final class RowGroups<T: Scalar> {
+    /// `count + 1` row bounds, from 0.
+    public private(set) var bounds: [Int] = [0]
+    /// Group g's parameter gradient vector.
+    public private(set) var gradients: [UnsafeMutablePointer<T>] = []
+    /// Group g's gradient with respect to the VampPrior's `[K, 2M]` statistics, if any.
+    public private(set) var statsGradients: [UnsafeMutablePointer<T>?] = []
+
+    public init() {}
+
+    /// Number of groups.
+    @inlinable public var count: Int { gradients.count }
+    /// The rows of group g.
+    @inlinable public func rows(_ g: Int) -> Range<Int> { bounds[g]..<bounds[g + 1] }
+
+    /// Replaces the groups (keeping the arrays' storage, so a step allocates nothing once warm).
+    public func set(rowCounts: some Sequence<Int>, gradients: some Sequence<UnsafeMutablePointer<T>>,
+                    statsGradients: some Sequence<UnsafeMutablePointer<T>?>) {
+        bounds.removeAll(keepingCapacity: true)
+        bounds.append(0)
+        for n in rowCounts { bounds.append(bounds.last! + n) }
+        self.gradients.removeAll(keepingCapacity: true)
+        self.gradients.append(contentsOf: gradients)
+        self.statsGradients.removeAll(keepingCapacity: true)
+        self.statsGradients.append(contentsOf: statsGradients)
+        precondition(self.gradients.count == bounds.count - 1 && self.statsGradients.count == self.gradients.count,
+                     "one gradient buffer per group")
+    }
 }

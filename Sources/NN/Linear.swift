@@ -74,7 +74,7 @@ public final class Linear<T: Scalar> {
 
     /// Adds this layer's parameter gradients and optionally produces the input gradient.
     /// ```
-    /// dW += dYᵀ · X      // [H·out, in]    (= when p.accumulate is false)
+    /// dW += dYᵀ · X      // [H·out, in]    (= when p.accumulate is false; per group with p.groups)
     /// db += Σ_rows dY    // [H·out]
     /// dX  = dY · W       // [rows, in]   (added to when accumulate is true)
     /// ```
@@ -85,20 +85,35 @@ public final class Linear<T: Scalar> {
     public func backward(_ dy: UnsafePointer<T>, _ p: ParameterAccess<T>,
                          inputGradient: UnsafeMutablePointer<T>?, accumulate: Bool = false) {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
-        let dw = p.gradients + weights[0].offset
-        // Overwrite by zeroing first and accumulating: a memset is cheaper than OpenBLAS's
-        // separate beta = 0 pass over C (measured: 5 % of a step against 2 %).
-        if !p.accumulate { dw.update(repeating: 0, count: width * inputs) }
-        T.gemm(transA: true, transB: false, m: width, n: inputs, k: rows,
-               alpha: 1, a: dy, lda: width, b: x, ldb: inputs,
-               beta: 1, c: dw, ldc: inputs)                                      // [H·out, in]
-        let db = p.gradients + biases[0].offset
-        if !p.accumulate { db.update(repeating: 0, count: width) }
-        Reduce.addColumnSums(rows: rows, columns: width, dy, into: db)
+        if let groups = p.groups {   // stacked units: each group's gradients from its own rows
+            for g in 0..<groups.count {
+                let r = groups.rows(g)
+                parameterGradients(dy + r.lowerBound * width, x + r.lowerBound * inputs, rows: r.count,
+                                   into: groups.gradients[g], accumulate: false)
+            }
+        } else {
+            parameterGradients(dy, x, rows: rows, into: p.gradients, accumulate: p.accumulate)
+        }
         if let dx = inputGradient {
             T.gemm(transA: false, transB: false, m: rows, n: inputs, k: width,
                    alpha: 1, a: dy, lda: width, b: p.values + weights[0].offset, ldb: inputs,
                    beta: accumulate ? 1 : 0, c: dx, ldc: inputs)               // [rows, in]
         }
+    }
+
+    /// `dW (+)= dYᵀ · X` and `db (+)= Σ_rows dY` over `rows` rows, into the gradient vector `gradients`.
+    @inlinable
+    func parameterGradients(_ dy: UnsafePointer<T>, _ x: UnsafePointer<T>, rows: Int,
+                            into gradients: UnsafeMutablePointer<T>, accumulate: Bool) {
+        let dw = gradients + weights[0].offset
+        // Overwrite by zeroing first and accumulating: a memset is cheaper than OpenBLAS's
+        // separate beta = 0 pass over C (measured: 5 % of a step against 2 %).
+        if !accumulate { dw.update(repeating: 0, count: width * inputs) }
+        T.gemm(transA: true, transB: false, m: width, n: inputs, k: rows,
+               alpha: 1, a: dy, lda: width, b: x, ldb: inputs,
+               beta: 1, c: dw, ldc: inputs)                                      // [H·out, in]
+        let db = gradients + biases[0].offset
+        if !accumulate { db.update(repeating: 0, count: width) }
+        Reduce.addColumnSums(rows: rows, columns: width, dy, into: db)
     }
 }

@@ -47,9 +47,20 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     let reductionBlocks: [Range<Int>]
     let updateBlocks: [Range<Int>]
     var dataUnits: (rows: Int, units: [Range<Int>]) = (0, [])
+    /// Whether threads may stack their data units (see `StepExecutor+Stacking.swift`).
+    public let stacking: Bool
+    /// Per thread, the consecutive data units it runs stacked in the current step; nil when units
+    /// run one by one, unit u on thread `u mod threads`.
+    var stackedUnits: [Range<Int>]?
+    /// Each grouping of row counts probed so far, and whether stacking it keeps every bit.
+    var stackingProbes: [[Int]: Bool] = [:]
+    var stackGroups: [RowGroups<T>] = [], stackNoise: [Workspace<T>] = []
 
-    public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1) {
+    /// - Parameter stacking: let a thread run its data units as one pass where that keeps every
+    ///   bit (default: unless `LARGEVAE_STACK_UNITS=0`).
+    public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1, stacking: Bool = StepExecutor.stackingAllowed) {
         precondition(threads >= 1, "at least one thread")
+        self.stacking = stacking
         config = model.config
         self.plan = plan
         self.threads = threads
@@ -104,7 +115,9 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         let count: Int
         switch phase {
         case .priorForward, .priorBackward: count = priorUnits.count
-        case .data: count = dataUnits.units.count
+        case .data:
+            if stackedUnits != nil { stackedDataUnits(thread: t, state!); return }
+            count = dataUnits.units.count
         case .reduceData: count = reductionBlocks.count
         case .update: count = updateBlocks.count
         case .custom: count = customCount
@@ -200,7 +213,7 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     /// - Parameters:
     ///   - x: `[rows, D]`.
     public func run(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise<T>) -> LossSums {
-        if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
+        if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)); planStacking() }
         let unitCount = dataUnits.units.count, vamp = !priorUnits.isEmpty
         reserve(dataUnits: unitCount, priorUnits: priorUnits.count, vamp: vamp)
         results.dataCount = unitCount
@@ -224,7 +237,7 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     /// The loss of `rows` images without a gradient (validation and test ELBO), the data units
     /// running side by side like a training step's.
     public func evaluate(x: UnsafePointer<T>, rows: Int, beta: T, values: ParameterVector<T>, noise: Noise<T>) -> LossSums {
-        if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)) }
+        if dataUnits.rows != rows { dataUnits = (rows, plan.dataUnits(rows: rows)); planStacking() }
         let unitCount = dataUnits.units.count
         reserve(dataUnits: unitCount, priorUnits: priorUnits.count, vamp: !priorUnits.isEmpty)
         state = StepState(x: x, beta: beta, values: UnsafePointer(values.data), noise: noise, gradient: false)

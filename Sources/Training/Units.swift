@@ -40,6 +40,25 @@ public enum Units {
         return sums
     }
 
+    /// Consecutive data units stacked into one pass (`groups`: each unit's rows, gradient and, for
+    /// the VampPrior, `∂loss/∂S` buffer): unit g's loss sums go to `sums[g]`, and its buffers get
+    /// what `data` would write for that unit alone, when the GEMMs give a row the same bits
+    /// whatever the row count (`UnitStacking` checks this). `x`, `noise`: `[Σ rows, ·]`.
+    public static func stackedData<T: Scalar>(_ model: LatentModel<T>, x: UnsafePointer<T>, noise: UnsafePointer<T>,
+                                              beta: T, stats: UnsafePointer<T>?, values: UnsafePointer<T>,
+                                              groups: RowGroups<T>, gradient: Bool, scratch: UnsafeMutablePointer<T>,
+                                              sums: (Int, LossSums) -> Void) {
+        let rows = groups.bounds[groups.count]
+        let access = ParameterAccess(values: values, gradients: scratch, accumulate: false, groups: gradient ? groups : nil)
+        _ = model.forward(x: x, noise: noise, rows: rows, beta: beta, priorStats: stats, access)
+        let re = model.reconstructionPerRow.data, kl = model.klPerRow.data
+        for g in 0..<groups.count {
+            let r = groups.rows(g)
+            sums(g, lossSums(reconstruction: re + r.lowerBound, kl: kl + r.lowerBound, rows: r.count, beta: beta))
+        }
+        if gradient { model.backward(beta: beta, priorStats: stats, access, dPriorStats: nil) }
+    }
+
     /// A data unit in two parts, for a worker that starts it before the prior statistics exist:
     /// `dataBeforePrior` (the forward pass up to the prior's term, which writes no gradient) needs
     /// none, and `dataWithPrior` finishes it. Together they give the bits of `data` with the same

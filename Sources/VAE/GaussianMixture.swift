@@ -82,6 +82,18 @@ public final class GaussianMixture<T: Scalar> {
                          means: UnsafePointer<T>, lds: Int,
                          dz: UnsafeMutablePointer<T>,
                          dMeans: UnsafeMutablePointer<T>, dLogvars: UnsafeMutablePointer<T>) {
+        backward(upstream: g, z: z, ldz: ldz, means: means, lds: lds, dz: dz, groups: 1,
+                 rows: { _ in 0..<self.rows }, target: { _ in (dMeans, dLogvars) })
+    }
+
+    /// As the single-group form, with the rows cut into `groups` consecutive groups: `∂z` for every
+    /// row, and the component gradients of group g (`rows(g)`) added into `target(g)`, summed over
+    /// that group's rows only, exactly as a pass over those rows alone would.
+    @inlinable
+    public func backward(upstream g: UnsafePointer<T>, z: UnsafePointer<T>, ldz: Int,
+                         means: UnsafePointer<T>, lds: Int, dz: UnsafeMutablePointer<T>, groups: Int,
+                         rows groupRows: (Int) -> Range<Int>,
+                         target: (Int) -> (dMeans: UnsafeMutablePointer<T>, dLogvars: UnsafeMutablePointer<T>)) {
         let k = components, m = dimension, rows = self.rows
         let rt = right.data, w = weights.data, lf = left.data
         for b in 0..<rows { for i in 0..<k { w[b * k + i] *= g[b] } }     // R, [B, K]
@@ -95,17 +107,21 @@ public final class GaussianMixture<T: Scalar> {
                 dz[b * ldz + j] += o[m + j] - z[b * ldz + j] * o[j]
             }
         }
-        T.gemm(transA: true, transB: false, m: k, n: 2 * m, k: rows, alpha: 1, a: w, lda: k,
-               b: lf, ldb: 2 * m, beta: 0, c: out, ldc: 2 * m)            // [RZ² | RZ], [K, 2M]
-        let s = out + k * 2 * m
-        for i in 0..<k { s[i] = 0 }
-        Reduce.addColumnSums(rows: rows, columns: k, w, into: s)          // s_k
-        for i in 0..<k {
-            let p = rt + i * 2 * m, mu = means + i * lds, o = out + i * 2 * m
-            for j in 0..<m {
-                let rz2 = o[j], rz = o[m + j], pj = p[j], mj = mu[j]
-                dMeans[i * lds + j] += pj * (rz - mj * s[i])
-                dLogvars[i * lds + j] += pj * (rz2 - 2 * mj * rz + mj * mj * s[i]) / 2 - s[i] / 2
+        for group in 0..<groups {
+            let r = groupRows(group), (dMeans, dLogvars) = target(group)
+            let wg = w + r.lowerBound * k
+            T.gemm(transA: true, transB: false, m: k, n: 2 * m, k: r.count, alpha: 1, a: wg, lda: k,
+                   b: lf + r.lowerBound * 2 * m, ldb: 2 * m, beta: 0, c: out, ldc: 2 * m)  // [RZ² | RZ], [K, 2M]
+            let s = out + k * 2 * m
+            for i in 0..<k { s[i] = 0 }
+            Reduce.addColumnSums(rows: r.count, columns: k, wg, into: s)     // s_k
+            for i in 0..<k {
+                let p = rt + i * 2 * m, mu = means + i * lds, o = out + i * 2 * m
+                for j in 0..<m {
+                    let rz2 = o[j], rz = o[m + j], pj = p[j], mj = mu[j]
+                    dMeans[i * lds + j] += pj * (rz - mj * s[i])
+                    dLogvars[i * lds + j] += pj * (rz2 - 2 * mj * rz + mj * mj * s[i]) / 2 - s[i] / 2
+                }
             }
         }
     }

@@ -168,7 +168,7 @@ public final class LatentModel<T: Scalar> {
 
 /// Sums of per-row results: `RE`, `KL` and `RE + β·KL`.
 @inlinable
-func lossSums<T: Scalar>(reconstruction re: UnsafePointer<T>, kl: UnsafePointer<T>, rows: Int, beta: T) -> LossSums {
+public func lossSums<T: Scalar>(reconstruction re: UnsafePointer<T>, kl: UnsafePointer<T>, rows: Int, beta: T) -> LossSums {
     var s = LossSums()
     for r in 0..<rows {
         s.reconstruction += Double(re[r])

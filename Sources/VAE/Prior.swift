@@ -97,12 +97,17 @@ public final class Prior<T: Scalar> {
         let m = latent
         dz.update(repeating: 0, count: rows * m)
         for r in 0..<rows { g[r] = -beta }
-        dStats?.update(repeating: 0, count: components * 2 * m)
+        if let groups = p.groups {
+            for i in 0..<groups.count { groups.statsGradients[i]?.update(repeating: 0, count: components * 2 * m) }
+        } else {
+            dStats?.update(repeating: 0, count: components * 2 * m)
+        }
         backward(upstream: g, rows: rows, z: z, ldz: m, stats: stats, p, dz: dz, dStats: dStats)
     }
 
     /// Adds the gradients of `Σ_r g_r·log p(z_r)` into `dz` and into the statistics' gradient
-    /// (VampPrior, `dStats` `[K, 2M]`) or the MoG parameters' gradient.
+    /// (VampPrior, `dStats` `[K, 2M]`) or the MoG parameters' gradient; with `p.groups`, each
+    /// group's into its own buffers (`dStats` is then unused).
     @inlinable
     public func backward(upstream g: UnsafePointer<T>, rows: Int, z: UnsafePointer<T>, ldz: Int,
                          stats: UnsafePointer<T>?, _ p: ParameterAccess<T>,
@@ -112,16 +117,35 @@ public final class Prior<T: Scalar> {
         case .standard:
             LogDensity.standardNormalBackward(rows: rows, dimension: m, upstream: g, x: z, ldx: ldz, dx: dz)
         case .vampprior:
-            guard let s = stats, let ds = dStats else { preconditionFailure("VampPrior backward needs statistics") }
-            mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz,
-                              dMeans: ds, dLogvars: ds + m)
-        case .mog:
-            if !p.accumulate {
-                (p.gradients + means!.offset).update(repeating: 0, count: means!.count)
-                (p.gradients + logvars!.offset).update(repeating: 0, count: logvars!.count)
+            guard let s = stats else { preconditionFailure("VampPrior backward needs statistics") }
+            if let groups = p.groups {
+                mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz, groups: groups.count,
+                                  rows: { groups.rows($0) }, target: { i in
+                    guard let ds = groups.statsGradients[i] else { preconditionFailure("VampPrior backward needs a statistics gradient per group") }
+                    return (ds, ds + m)
+                })
+            } else {
+                guard let ds = dStats else { preconditionFailure("VampPrior backward needs statistics") }
+                mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz,
+                                  dMeans: ds, dLogvars: ds + m)
             }
-            mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + means!.offset, lds: m, dz: dz,
-                              dMeans: p.gradients + means!.offset, dLogvars: p.gradients + logvars!.offset)
+        case .mog:
+            let mo = means!.offset, vo = logvars!.offset
+            if let groups = p.groups {
+                for i in 0..<groups.count {
+                    (groups.gradients[i] + mo).update(repeating: 0, count: means!.count)
+                    (groups.gradients[i] + vo).update(repeating: 0, count: logvars!.count)
+                }
+                mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + mo, lds: m, dz: dz, groups: groups.count,
+                                  rows: { groups.rows($0) }, target: { (groups.gradients[$0] + mo, groups.gradients[$0] + vo) })
+            } else {
+                if !p.accumulate {
+                    (p.gradients + mo).update(repeating: 0, count: means!.count)
+                    (p.gradients + vo).update(repeating: 0, count: logvars!.count)
+                }
+                mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + mo, lds: m, dz: dz,
+                                  dMeans: p.gradients + mo, dLogvars: p.gradients + vo)
+            }
         }
     }
 

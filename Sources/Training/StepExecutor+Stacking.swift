@@ -1,0 +1,139 @@
+import Foundation
+import Tensor
+import NN
+import VAE
+
+/// Stacked data units: a thread with several data units runs them as one pass over all their rows
+/// (one GEMM per layer instead of one per unit, so each weight is packed once), keeping each unit's
+/// gradients apart (`RowGroups`). It changes no bit, or it is not used:
+///
+/// - A row's forward and input-gradient GEMM results must not depend on how many rows share the
+///   call. That is a property of the BLAS kernel on this CPU (OpenBLAS's Haswell/Zen kernels take
+///   rows in tiles of 12 and differ; its AVX-512 kernels were measured equal for every row count
+///   tried, `Tests/Benchmarks/gemm_rows_probe.c`), so the executor checks it before its first step
+///   with each grouping of row counts: it runs those units both ways, on fixed random inputs and
+///   parameters, and stacks only if every gradient, statistics gradient and loss sum is bit-equal.
+/// - Each unit's weight gradient, bias gradient and prior gradients are reduced over its own rows
+///   only, into its own buffers, exactly as when it runs alone.
+///
+/// Stacking needs a thread's units to be consecutive rows, so when it is on, thread t takes a
+/// consecutive block of units instead of every `threads`-th unit (which thread runs a unit never
+/// changes its bits). `LARGEVAE_STACK_UNITS=0` turns it off.
+extension StepExecutor {
+    /// Whether the environment allows stacking (`LARGEVAE_STACK_UNITS=0` turns it off).
+    public static var stackingAllowed: Bool {
+        ProcessInfo.processInfo.environment["LARGEVAE_STACK_UNITS"] != "0"
+    }
+
+    /// The data units of thread t when stacking: a consecutive block, the units shared out as evenly
+    /// as possible.
+    static func consecutiveBlocks(units: Int, threads: Int) -> [Range<Int>] {
+        (0..<threads).map { t in (t * units / threads)..<((t + 1) * units / threads) }
+    }
+
+    /// Whether the last step's threads ran their data units stacked.
+    public var ranStacked: Bool { stackedUnits != nil }
+
+    /// Whether stacking units of `rowCounts` rows keeps every bit of this model on this machine
+    /// (probed on the first thread, as before a step; the answer is not cached).
+    public func stackingKeepsBits(rowCounts: [Int]) -> Bool {
+        var same = false
+        parallelForEach(1) { [unowned self] _, model in same = self.stackingKeepsBits(model, rowCounts: rowCounts) }
+        return same
+    }
+
+    /// Decides, for the current `dataUnits`, whether threads stack their units, and sets
+    /// `stackedUnits` (per thread) when they do. Probes each new grouping of row counts once.
+    func planStacking() {
+        stackedUnits = nil
+        guard stacking, !dataUnits.units.isEmpty else { return }
+        let blocks = Self.consecutiveBlocks(units: dataUnits.units.count, threads: threads)
+        guard blocks.contains(where: { $0.count > 1 }) else { return }
+        for block in blocks where block.count > 1 {
+            let counts = block.map { dataUnits.units[$0].count }
+            if let known = stackingProbes[counts] {
+                if !known { return }
+                continue
+            }
+            let same = stackingKeepsBits(rowCounts: counts)
+            stackingProbes[counts] = same
+            if !same { return }
+        }
+        stackedUnits = blocks
+        while stackGroups.count < threads { stackGroups.append(RowGroups()); stackNoise.append(Workspace()) }
+    }
+
+    /// Thread t's data units as one stacked pass (or its single unit as usual).
+    func stackedDataUnits(thread t: Int, _ s: StepState) {
+        guard let block = stackedUnits?[t], !block.isEmpty else { return }
+        if block.count == 1 { dataUnit(block.lowerBound, thread: t, s); return }
+        let units = dataUnits.units
+        let first = units[block.lowerBound].lowerBound, rows = units[block.upperBound - 1].upperBound - first
+        let d = config.inputSize, nw = config.noiseWidth
+        let eps = stackNoise[t].reserve(rows * nw)
+        switch s.noise {
+        case .given(let noise):
+            eps.update(from: noise + first * nw, count: rows * nw)
+        case let .keyed(seed, epoch, indices, purpose):
+            for row in first..<(first + rows) {
+                Units.drawNoise(seed: seed, epoch: epoch, sample: indices[row], purpose: purpose,
+                                into: eps + (row - first) * nw, count: nw)
+            }
+        }
+        let vamp = !priorUnits.isEmpty
+        let groups = stackGroups[t]
+        groups.set(rowCounts: block.lazy.map { units[$0].count },
+                   gradients: block.lazy.map { self.dataGradients[$0].data },
+                   statsGradients: block.lazy.map { vamp ? self.unitStatsGradients[$0].data : nil })
+        let losses = unitLosses
+        Units.stackedData(replicas[t], x: s.x + first * d, noise: eps, beta: s.beta,
+                          stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values, groups: groups,
+                          gradient: s.gradient, scratch: dataGradients[block.lowerBound].data,
+                          sums: { losses[block.lowerBound + $0] = $1 })
+    }
+
+    /// Runs units of `rowCounts` rows one by one and stacked, on fixed random parameters, images and
+    /// noise, and tells whether every result is bit-equal. Allocates (it runs once per grouping).
+    func stackingKeepsBits(_ model: LatentModel<T>, rowCounts: [Int]) -> Bool {
+        let d = config.inputSize, nw = config.noiseWidth, rows = rowCounts.reduce(0, +)
+        let k = config.components, w = 2 * config.latentSize, vamp = !priorUnits.isEmpty
+        let values = ParameterVector<T>(layout: layout), scratch = ParameterVector<T>(layout: layout)
+        model.initialize(values, seed: 0x57AC)
+        let x = Tensor<T>(shape: [rows, d]), noise = Tensor<T>(shape: [rows, nw])
+        KeyedRandom(RandomKey(seed: 0x57AC, epoch: 0, index: 0, purpose: .binarization)).normals(into: x.data, count: x.count)
+        for i in 0..<x.count { x.data[i] = x.data[i] > 0 ? 1 : 0 }
+        KeyedRandom(RandomKey(seed: 0x57AC, epoch: 0, index: 1, purpose: .reparameterization)).normals(into: noise.data, count: noise.count)
+        let priorStats = Tensor<T>(shape: vamp ? [k, w] : [0])
+        if vamp {
+            model.priorForward(chunks: [0..<k], ParameterAccess(values: UnsafePointer(values.data), gradients: scratch.data),
+                               into: priorStats.data)
+        }
+        let statsPointer: UnsafePointer<T>? = vamp ? UnsafePointer(priorStats.data) : nil
+        let beta: T = 0.75
+        func buffers() -> (gradients: [ParameterVector<T>], dStats: [Tensor<T>]) {
+            (rowCounts.map { _ in ParameterVector<T>(layout: layout) }, rowCounts.map { _ in Tensor<T>(shape: vamp ? [k, w] : [0]) })
+        }
+        let alone = buffers(), stacked = buffers()
+        var aloneSums: [LossSums] = [], start = 0
+        for (g, n) in rowCounts.enumerated() {
+            aloneSums.append(Units.data(model, x: x.data + start * d, noise: noise.data + start * nw, rows: n, beta: beta,
+                                        stats: statsPointer, values: values.data, gradient: alone.gradients[g].data,
+                                        dStats: vamp ? alone.dStats[g].data : nil, scratch: scratch.data))
+            start += n
+        }
+        let groups = RowGroups<T>()
+        groups.set(rowCounts: rowCounts, gradients: stacked.gradients.map(\.data),
+                   statsGradients: stacked.dStats.map { vamp ? $0.data : nil })
+        var stackedSums = [LossSums](repeating: LossSums(), count: rowCounts.count)
+        Units.stackedData(model, x: x.data, noise: noise.data, beta: beta, stats: statsPointer, values: values.data,
+                          groups: groups, gradient: true, scratch: scratch.data, sums: { stackedSums[$0] = $1 })
+        guard aloneSums == stackedSums else { return false }
+        let data = ranges.data
+        for g in rowCounts.indices {
+            let a = alone.gradients[g].data + data.lowerBound, b = stacked.gradients[g].data + data.lowerBound
+            if memcmp(a, b, data.count * MemoryLayout<T>.stride) != 0 { return false }
+            if vamp && memcmp(alone.dStats[g].data, stacked.dStats[g].data, k * w * MemoryLayout<T>.stride) != 0 { return false }
+        }
+        return true
+    }
+}
