@@ -63,6 +63,21 @@ final class GradientReductionTests: XCTestCase {
                                "element \(i), \(dataUnits) data and \(priorUnits) prior units")
                 if out[i].bitPattern != Float(expected * (1.0 / 10)).bitPattern { break }
             }
+            // One infinity or NaN anywhere a leaf is read is reported (each fused path, any vector lane).
+            let enc = ranges.priorEncoder, data = ranges.data, pseudo = ranges.pseudoInputs.lowerBound
+            for (leaf, value, at) in [(dataLeaves[0], Float.infinity, [0, 7, enc.lowerBound + 3, data.upperBound - 1]),
+                                      (dataLeaves[dataUnits - 1], -.infinity, [1, enc.upperBound - 1]),
+                                      (priorLeaves[0], .nan, [enc.lowerBound, enc.lowerBound + 9, pseudo, pseudo + 5])] {
+                for i in at {
+                    let saved = leaf[i]
+                    leaf[i] = value
+                    let f = out.withUnsafeMutableBufferPointer {
+                        reduction.reduce(results, elements: 0..<p, rows: 10, thread: 0, into: $0.baseAddress!)
+                    }
+                    XCTAssertNotEqual(f, 0, "\(value) at \(i), \(dataUnits) data and \(priorUnits) prior units")
+                    leaf[i] = saved
+                }
+            }
         }
     }
 }
