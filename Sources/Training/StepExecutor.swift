@@ -15,8 +15,9 @@ import VAE
 /// gradient[pseudo rows c] = h_c
 /// ```
 /// Every unit writes (not adds) each gradient it touches, so its buffer needs no zeroing.
-/// Unit u runs on thread `u mod threads`, and prior unit c's backward runs on the thread that ran
-/// its forward, so it finds its caches. Each thread calls BLAS single-threaded; parallelism comes
+/// Unit u runs on thread `u mod threads` (or, where stacking keeps every bit, each thread runs a
+/// consecutive block of data units as one pass: `StepExecutor+Stacking.swift`), and prior unit
+/// c's backward runs on the thread that ran its forward, so it finds its caches. Each thread calls BLAS single-threaded; parallelism comes
 /// from running units side by side, which keeps the result independent of the thread count.
 public final class StepExecutor<T: Scalar>: StepEngine {
     public let config: ModelConfig
