@@ -65,17 +65,26 @@ public final class RowGroups<T: Scalar> {
     /// The rows of group g.
     @inlinable public func rows(_ g: Int) -> Range<Int> { bounds[g]..<bounds[g + 1] }
 
-    /// Replaces the groups (keeping the arrays' storage, so a step allocates nothing once warm).
-    public func set(rowCounts: some Sequence<Int>, gradients: some Sequence<UnsafeMutablePointer<T>>,
-                    statsGradients: some Sequence<UnsafeMutablePointer<T>?>) {
+    /// Removes every group (keeping the arrays' storage, so a step allocates nothing once warm).
+    public func removeAll() {
         bounds.removeAll(keepingCapacity: true)
         bounds.append(0)
-        for n in rowCounts { bounds.append(bounds.last! + n) }
-        self.gradients.removeAll(keepingCapacity: true)
-        self.gradients.append(contentsOf: gradients)
-        self.statsGradients.removeAll(keepingCapacity: true)
-        self.statsGradients.append(contentsOf: statsGradients)
-        precondition(self.gradients.count == bounds.count - 1 && self.statsGradients.count == self.gradients.count,
+        gradients.removeAll(keepingCapacity: true)
+        statsGradients.removeAll(keepingCapacity: true)
+    }
+
+    /// Adds a group of `rows` rows after the others.
+    public func append(rows: Int, gradients g: UnsafeMutablePointer<T>, statsGradients ds: UnsafeMutablePointer<T>?) {
+        bounds.append(bounds[bounds.count - 1] + rows)
+        gradients.append(g)
+        statsGradients.append(ds)
+    }
+
+    /// Replaces the groups.
+    public func set(rowCounts: [Int], gradients: [UnsafeMutablePointer<T>], statsGradients: [UnsafeMutablePointer<T>?]) {
+        precondition(rowCounts.count == gradients.count && statsGradients.count == gradients.count,
                      "one gradient buffer per group")
+        removeAll()
+        for g in rowCounts.indices { append(rows: rowCounts[g], gradients: gradients[g], statsGradients: statsGradients[g]) }
     }
 }

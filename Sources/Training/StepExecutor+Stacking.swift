@@ -82,9 +82,11 @@ extension StepExecutor {
         }
         let vamp = !priorUnits.isEmpty
         let groups = stackGroups[t]
-        groups.set(rowCounts: block.lazy.map { units[$0].count },
-                   gradients: block.lazy.map { self.dataGradients[$0].data },
-                   statsGradients: block.lazy.map { vamp ? self.unitStatsGradients[$0].data : nil })
+        groups.removeAll()
+        for u in block {
+            groups.append(rows: units[u].count, gradients: dataGradients[u].data,
+                          statsGradients: vamp ? unitStatsGradients[u].data : nil)
+        }
         let losses = unitLosses
         Units.stackedData(replicas[t], x: s.x + first * d, noise: eps, beta: s.beta,
                           stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values, groups: groups,

@@ -21,12 +21,13 @@ final class SteadyStateMemoryTests: XCTestCase {
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
     }
 
+    /// Two threads with a unit each, and one thread with both units (stacked where that keeps the bits).
     func testTrainingStep_MemoryFlatOver1000Steps() throws {
-        for architecture in Architecture.allCases {
+        for (architecture, threads) in Architecture.allCases.flatMap({ a in [(a, 2), (a, 1)] }) {
             let config = ModelConfig(architecture: architecture, prior: .vampprior, likelihood: .bernoulli,
                                      inputSize: 30, hiddenSize: 10, latentSize: 4, components: 12)
             let plan = StepPlan(batchSize: 16, dataUnitSize: 8, priorUnitSize: 4)
-            let trainer = Trainer<Float>(config: config, plan: plan, threads: 2, seed: 1)
+            let trainer = Trainer<Float>(config: config, plan: plan, threads: threads, seed: 1)
             var rng = FixtureRandom(seed: 1)
             let x: [Float] = (0..<(16 * 30)).map { _ in rng.uniform() < 0.3 ? 1 : 0 }
             let indices = Array(0..<16)
@@ -42,16 +43,16 @@ final class SteadyStateMemoryTests: XCTestCase {
             print("malloc count not asserted: debug builds box closures and generics; run `swift test -c release`")
             #else
             if calls >= 0 {
-                XCTAssertEqual(largevae_malloc_calls() - calls, 0, "\(architecture): 1,000 training steps called malloc")
+                XCTAssertEqual(largevae_malloc_calls() - calls, 0, "\(architecture), \(threads) threads: 1,000 training steps called malloc")
             }
             #endif
             let rss = statusKiB("VmRSS"), peak = statusKiB("VmHWM")
             try steps(1000)
             let rssAfter = statusKiB("VmRSS"), peakAfter = statusKiB("VmHWM")
-            print("\(architecture)/vampprior, 1,000 steps: RSS \(rss) → \(rssAfter) KiB, peak RSS \(peak) → \(peakAfter) KiB")
+            print("\(architecture)/vampprior, \(threads) thread(s)\((trainer.engine as? StepExecutor<Float>)?.ranStacked == true ? ", stacked" : ""), 1,000 steps: RSS \(rss) → \(rssAfter) KiB, peak RSS \(peak) → \(peakAfter) KiB")
             XCTAssertGreaterThan(rss, 0, "cannot read /proc/self/status")
             // Zero mallocs already rules out a leak; this bounds anything else (mmap, stacks) loosely.
-            XCTAssertLessThan(peakAfter - peak, 1024, "\(architecture): peak resident memory grew over 1,000 steps")
+            XCTAssertLessThan(peakAfter - peak, 1024, "\(architecture), \(threads) threads: peak resident memory grew over 1,000 steps")
         }
     }
     #endif
