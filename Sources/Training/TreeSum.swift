@@ -121,7 +121,7 @@ public enum TreeSum {
     /// The finished tree sum of elements `offset ..< offset + n` (`n ≤ block`), optionally plus a
     /// second tree (`secondCount` leaves `secondLeaf(c)`, read from `secondOffset`):
     /// `out[i] = T(scale · (Σ_u leaf(u)[i] + Σ_c secondLeaf(c)[i]))`, each sum in tree order in
-    /// Float64; returns the finiteness sum (0 exactly when every sum is finite). Trees of one or two
+    /// Float64; returns 0 exactly when every sum is finite. Trees of one or two
     /// leaves take a single pass; `scratch` needs `scratchCount(leafCount:) + 2 · block` elements
     /// otherwise.
     public static func mean<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, offset: Int,
@@ -144,7 +144,7 @@ public enum TreeSum {
     }
 
     /// A tree of one leaf, finished: `out[i] = T(scale · Double(x[i]))`, as `convert` then
-    /// `finish` would; returns the finiteness sum.
+    /// `finish` would; returns 0 exactly when every value is finite.
     public static func single<T: Scalar>(_ x: UnsafePointer<T>, scale: Double, into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
         smallTreesFinish(x, nil, nil, nil, scale: scale, into: out, count: n)
     }
