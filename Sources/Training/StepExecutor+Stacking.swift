@@ -33,6 +33,8 @@ extension StepExecutor {
 
     /// Whether the last step's threads ran their data units stacked.
     public var ranStacked: Bool { stackedUnits != nil }
+    /// Whether the threads run their prior units stacked (decided before the first step).
+    public var ranPriorStacked: Bool { stackedPriorUnits != nil }
 
     /// Whether stacking units of `rowCounts` rows keeps every bit of this model on this machine
     /// (probed on the first thread, as before a step; the answer is not cached).
@@ -44,7 +46,12 @@ extension StepExecutor {
 
     /// Decides, for the current `dataUnits`, whether threads stack their units, and sets
     /// `stackedUnits` (per thread) when they do. Probes each new grouping of row counts once.
+    /// The first time, it decides the same for the prior units (`stackedPriorUnits`).
     func planStacking() {
+        if !priorStackingPlanned {
+            priorStackingPlanned = true
+            planPriorStacking()
+        }
         stackedUnits = nil
         guard stacking, !dataUnits.units.isEmpty else { return }
         let blocks = Self.consecutiveBlocks(units: dataUnits.units.count, threads: threads)
@@ -92,6 +99,86 @@ extension StepExecutor {
                           stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values, groups: groups,
                           gradient: s.gradient, scratch: dataGradients[block.lowerBound].data,
                           sums: { losses[block.lowerBound + $0] = $1 })
+    }
+
+    /// Sets `stackedPriorUnits` when some thread holds several prior units and running each such
+    /// block as one chunk keeps every bit.
+    func planPriorStacking() {
+        guard stacking, !priorUnits.isEmpty else { return }
+        let blocks = Self.consecutiveBlocks(units: priorUnits.count, threads: threads)
+        guard blocks.contains(where: { $0.count > 1 }) else { return }
+        var checked: Set<[Range<Int>]> = []
+        for block in blocks where block.count > 1 {
+            let units = Array(priorUnits[block])
+            // The bits depend on the row counts only, but the probe also checks which rows move.
+            if checked.contains(units) { continue }
+            var same = false
+            parallelForEach(1) { [unowned self] _, model in same = self.priorStackingKeepsBits(model, units: units) }
+            if !same { return }
+            checked.insert(units)
+        }
+        stackedPriorUnits = blocks
+        while priorGroups.count < threads { priorGroups.append(RowGroups()) }
+    }
+
+    /// Thread t's prior units, forward or backward, as one chunk named after its first unit.
+    func stackedPriorUnits(_ phase: Phase, thread t: Int, _ s: StepState) {
+        guard let block = stackedPriorUnits?[t], !block.isEmpty else { return }
+        if block.count == 1 {
+            if phase == .priorForward { priorForward(unit: block.lowerBound, thread: t, s) } else { priorBackward(unit: block.lowerBound, thread: t, s) }
+            return
+        }
+        let w = 2 * config.latentSize, first = block.lowerBound
+        let range = priorUnits[first].lowerBound..<priorUnits[block.upperBound - 1].upperBound
+        if phase == .priorForward {
+            Units.priorForward(replicas[t], chunk: first, range: range, values: s.values, scratch: priorGradients[first].data,
+                               into: stats.data + range.lowerBound * w)
+            return
+        }
+        let groups = priorGroups[t]
+        groups.removeAll()
+        for c in block { groups.append(rows: priorUnits[c].count, gradients: priorGradients[c].data, statsGradients: nil) }
+        Units.stackedPriorBackward(replicas[t], chunk: first, dStats: statsGradient.data + range.lowerBound * w,
+                                   values: s.values, groups: groups, scratch: priorGradients[first].data)
+    }
+
+    /// Runs the prior units `units` (consecutive) one by one and as one chunk, forward and backward,
+    /// on fixed random parameters and statistics gradients, and tells whether the statistics, each
+    /// unit's encoder gradient and its pseudo-input rows are bit-equal. Allocates (it runs once).
+    func priorStackingKeepsBits(_ model: LatentModel<T>, units: [Range<Int>]) -> Bool {
+        let w = 2 * config.latentSize, d = config.inputSize
+        let values = ParameterVector<T>(layout: layout), scratch = ParameterVector<T>(layout: layout)
+        model.initialize(values, seed: 0x57AD)
+        let all = units[0].lowerBound..<units[units.count - 1].upperBound
+        let dStats = Tensor<T>(shape: [config.components, w])
+        KeyedRandom(RandomKey(seed: 0x57AD, epoch: 0, index: 2, purpose: .reparameterization)).normals(into: dStats.data, count: dStats.count)
+        let aloneStats = Tensor<T>(shape: [config.components, w]), stackedStats = Tensor<T>(shape: [config.components, w])
+        let alone = units.map { _ in ParameterVector<T>(layout: layout) }, stacked = units.map { _ in ParameterVector<T>(layout: layout) }
+        // The probe runs before a step, whose prior forward refills every chunk cache it uses.
+        for (i, r) in units.enumerated() {
+            Units.priorForward(model, chunk: i, range: r, values: values.data, scratch: scratch.data,
+                               into: aloneStats.data + r.lowerBound * w)
+        }
+        for (i, r) in units.enumerated() {
+            Units.priorBackward(model, chunk: i, dStats: dStats.data + r.lowerBound * w, values: values.data,
+                                gradient: alone[i].data)
+        }
+        let chunk = 0
+        Units.priorForward(model, chunk: chunk, range: all, values: values.data, scratch: scratch.data,
+                           into: stackedStats.data + all.lowerBound * w)
+        let groups = RowGroups<T>()
+        groups.set(rowCounts: units.map(\.count), gradients: stacked.map(\.data), statsGradients: units.map { _ in nil })
+        Units.stackedPriorBackward(model, chunk: chunk, dStats: dStats.data + all.lowerBound * w, values: values.data,
+                                   groups: groups, scratch: scratch.data)
+        let size = MemoryLayout<T>.stride
+        if memcmp(aloneStats.data + all.lowerBound * w, stackedStats.data + all.lowerBound * w, all.count * w * size) != 0 { return false }
+        let encoder = ranges.priorEncoder, pseudo = ranges.pseudoInputs.lowerBound
+        for (i, r) in units.enumerated() {
+            if memcmp(alone[i].data + encoder.lowerBound, stacked[i].data + encoder.lowerBound, encoder.count * size) != 0 { return false }
+            let rows = pseudo + r.lowerBound * d
+            if memcmp(alone[i].data + rows, stacked[i].data + rows, r.count * d * size) != 0 { return false }
+        }
+        return true
     }
 
     /// Runs units of `rowCounts` rows one by one and stacked, on fixed random parameters, images and

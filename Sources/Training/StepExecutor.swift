@@ -56,6 +56,11 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     /// Each grouping of row counts probed so far, and whether stacking it keeps every bit.
     var stackingProbes: [[Int]: Bool] = [:]
     var stackGroups: [RowGroups<T>] = [], stackNoise: [Workspace<T>] = []
+    /// Per thread, the consecutive prior units it runs as one chunk (VampPrior); nil when prior
+    /// units run one by one. Decided once, before the first step.
+    var stackedPriorUnits: [Range<Int>]?
+    var priorStackingPlanned = false
+    var priorGroups: [RowGroups<T>] = []
 
     /// - Parameter stacking: let a thread run its data units as one pass where that keeps every
     ///   bit (default: unless `LARGEVAE_STACK_UNITS=0`).
@@ -115,7 +120,9 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     func work(thread t: Int) {
         let count: Int
         switch phase {
-        case .priorForward, .priorBackward: count = priorUnits.count
+        case .priorForward, .priorBackward:
+            if stackedPriorUnits != nil { stackedPriorUnits(phase, thread: t, state!); return }
+            count = priorUnits.count
         case .data:
             if stackedUnits != nil { stackedDataUnits(thread: t, state!); return }
             count = dataUnits.units.count

@@ -87,6 +87,17 @@ public enum Units {
                              ParameterAccess(values: values, gradients: gradient, accumulate: false))
     }
 
+    /// Consecutive prior units run as one chunk (whose forward covered all their rows): each unit's
+    /// encoder gradient and pseudo-input rows written into its own buffer (`groups`, rows counted
+    /// from the chunk's first row), as `priorBackward` would for that unit alone when the GEMMs give
+    /// a row the same bits whatever the row count.
+    public static func stackedPriorBackward<T: Scalar>(_ model: LatentModel<T>, chunk: Int, dStats: UnsafePointer<T>,
+                                                       values: UnsafePointer<T>, groups: RowGroups<T>,
+                                                       scratch: UnsafeMutablePointer<T>) {
+        model.prior.backward(chunk: chunk, dStats: dStats,
+                             ParameterAccess(values: values, gradients: scratch, accumulate: false, groups: groups))
+    }
+
     /// The importance-sampled log-likelihood of `rows` images whose first has index `firstImage`,
     /// `S = samples` draws keyed by (seed, image index, evaluation); see `LatentModel.logLikelihood`.
     /// `scratch` is a gradient-sized buffer the forward pass does not write.

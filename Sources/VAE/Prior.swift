@@ -172,7 +172,9 @@ public final class Prior<T: Scalar> {
         out.update(from: s, count: range.count * 2 * latent)
     }
 
-    /// Prior pass, backward: adds the encoder's and the pseudo-inputs' gradients for `dStats`.
+    /// Prior pass, backward: adds the encoder's and the pseudo-inputs' gradients for `dStats`
+    /// (with `p.groups`, several prior units run stacked as one chunk: each group's encoder
+    /// gradient and pseudo-input rows go to its own buffer).
     /// ```
     /// ∂W_k = ∂u_k ∘ 1[0 < W_k < 1]
     /// ```
@@ -183,6 +185,14 @@ public final class Prior<T: Scalar> {
         let du = c.inputGradient.reserve(n * d)
         c.encoder.backward(dStats, p, inputGradient: du)
         let w = p.values + pseudoInputs!.offset + range.lowerBound * d
+        if let groups = p.groups {   // stacked prior units: each unit's rows into its own buffer
+            for g in 0..<groups.count {
+                let r = groups.rows(g), o = r.lowerBound * d
+                let dw = groups.gradients[g] + pseudoInputs!.offset + range.lowerBound * d
+                for i in o..<(r.upperBound * d) { dw[i] = w[i] > 0 && w[i] < 1 ? du[i] : 0 }
+            }
+            return
+        }
         let dw = p.gradients + pseudoInputs!.offset + range.lowerBound * d
         if p.accumulate {
             for i in 0..<(n * d) where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }

@@ -105,6 +105,60 @@ final class UnitStackingTests: XCTestCase {
         }
     }
 
+    /// Prior units run as one chunk give each unit's statistics, encoder gradient and pseudo-input
+    /// rows: in Double, within rounding of the units run one by one (a wrong row offset or buffer
+    /// would be off by whole terms), for both architectures, with unequal units.
+    func testStackedPriorUnits_MatchUnitsAlone_Double() {
+        for a in Architecture.allCases {
+            let config = Self.config(a, .vampprior, .bernoulli)
+            let model = LatentModel<Double>.make(config)
+            let values = ParameterVector<Double>(layout: model.layout), scratch = ParameterVector<Double>(layout: model.layout)
+            model.initialize(values, seed: 13, pseudoInputImages: nil)
+            let k = config.components, w = 2 * config.latentSize, d = config.inputSize
+            let units = [0..<3, 3..<7, 7..<10]
+            var rng = FixtureRandom(seed: 6)
+            let dStats = (0..<(k * w)).map { _ in rng.uniform(-1, 1) }
+            var aloneStats = [Double](repeating: .nan, count: k * w), stackedStats = aloneStats
+            let alone = units.map { _ in ParameterVector<Double>(layout: model.layout) }
+            let stacked = units.map { _ in ParameterVector<Double>(layout: model.layout) }
+            aloneStats.withUnsafeMutableBufferPointer { sp in
+                for (i, r) in units.enumerated() {
+                    Units.priorForward(model, chunk: i, range: r, values: values.data, scratch: scratch.data, into: sp.baseAddress! + r.lowerBound * w)
+                }
+            }
+            dStats.withUnsafeBufferPointer { ds in
+                for (i, r) in units.enumerated() {
+                    Units.priorBackward(model, chunk: i, dStats: ds.baseAddress! + r.lowerBound * w, values: values.data, gradient: alone[i].data)
+                }
+            }
+            // Units 1 and 2 as one chunk, which starts at row 3, not 0.
+            let chunk = units[1].lowerBound..<units[2].upperBound
+            stackedStats.withUnsafeMutableBufferPointer {
+                Units.priorForward(model, chunk: 5, range: chunk, values: values.data, scratch: scratch.data,
+                                   into: $0.baseAddress! + chunk.lowerBound * w)
+            }
+            let groups = RowGroups<Double>()
+            groups.set(rowCounts: [units[1].count, units[2].count], gradients: [stacked[1].data, stacked[2].data], statsGradients: [nil, nil])
+            dStats.withUnsafeBufferPointer {
+                Units.stackedPriorBackward(model, chunk: 5, dStats: $0.baseAddress! + chunk.lowerBound * w, values: values.data,
+                                           groups: groups, scratch: scratch.data)
+            }
+            assertClose(Array(stackedStats[(chunk.lowerBound * w)...]), Array(aloneStats[(chunk.lowerBound * w)...]),
+                        rtol: 1e-12, atol: 1e-14, "\(a) statistics")
+            let ranges = GradientRanges(model: model)
+            for (i, r) in units.enumerated().dropFirst() {
+                func part(_ v: ParameterVector<Double>) -> [Double] {
+                    Array(UnsafeBufferPointer(start: v.data + ranges.priorEncoder.lowerBound, count: ranges.priorEncoder.count))
+                        + Array(UnsafeBufferPointer(start: v.data + ranges.pseudoInputs.lowerBound + r.lowerBound * d, count: r.count * d))
+                }
+                assertClose(part(stacked[i]), part(alone[i]), rtol: 1e-10, atol: 1e-13, "\(a) prior unit \(i)")
+                XCTAssertTrue(part(alone[i]).contains { $0 != 0 }, "\(a)")
+            }
+            XCTAssertNotEqual(Array(UnsafeBufferPointer(start: alone[1].data + ranges.priorEncoder.lowerBound, count: 50)),
+                              Array(UnsafeBufferPointer(start: alone[2].data + ranges.priorEncoder.lowerBound, count: 50)))
+        }
+    }
+
     /// The executor's probe says yes exactly when the Float bits are equal, and then a step with
     /// stacking on (one thread stacks all three units) gives the bits of one with it off.
     func testExecutor_StacksOnlyWhereEveryBitIsKept() throws {
@@ -116,7 +170,7 @@ final class UnitStackingTests: XCTestCase {
                 let equal = zip(alone, stacked).allSatisfy { l, r in
                     l.0 == r.0 && l.1.map(\.bitPattern) == r.1.map(\.bitPattern) && l.2.map(\.bitPattern) == r.2.map(\.bitPattern)
                 }
-                func step(stacking: Bool) throws -> ([UInt32], Bool) {
+                func step(stacking: Bool) throws -> ([UInt32], Bool, Bool) {
                     let trainer = Trainer<Float>(config: config, plan: plan, seed: 3) { model, plan in
                         StepExecutor(model: model, plan: plan, threads: 1, stacking: stacking)
                     }
@@ -128,10 +182,11 @@ final class UnitStackingTests: XCTestCase {
                             _ = try trainer.step(x: $0.baseAddress!, sampleIndices: Array((s * 12)..<(s * 12 + 12)), epoch: 0, beta: 0.4)
                         }
                     }
-                    return (trainer.values.storage.scalars.map(\.bitPattern), executor.ranStacked)
+                    return (trainer.values.storage.scalars.map(\.bitPattern), executor.ranStacked, executor.ranPriorStacked)
                 }
                 let on = try step(stacking: true), off = try step(stacking: false)
                 XCTAssertFalse(off.1)
+                if prior == .vampprior { print("UnitStackingTests: \(a)/vampprior: prior units stacked: \(on.2)") }
                 XCTAssertEqual(on.1, equal, "\(a)/\(prior): the probe disagrees with a direct comparison")
                 XCTAssertEqual(on.0, off.0, "\(a)/\(prior): stacking changed the trained bits")
                 if !equal { print("UnitStackingTests: \(a)/\(prior): this CPU's BLAS gives row-count-dependent bits at these sizes; units run one by one") }
