@@ -3,16 +3,18 @@ import Tensor
 import NN
 import VAE
 
-/// Stacked data units: a thread with several data units runs them as one pass over all their rows
-/// (one GEMM per layer instead of one per unit, so each weight is packed once), keeping each unit's
-/// gradients apart (`RowGroups`). It changes no bit, or it is not used:
+/// Stacked units: a thread with several data units runs them as one pass over all their rows, and
+/// one with several VampPrior prior units runs them as one chunk through the encoder (one GEMM per
+/// layer instead of one per unit, so each weight is packed once), keeping each unit's gradients
+/// apart (`RowGroups`). It changes no bit, or it is not used:
 ///
 /// - A row's forward and input-gradient GEMM results must not depend on how many rows share the
 ///   call. That is a property of the BLAS kernel on this CPU (OpenBLAS's Haswell/Zen kernels take
 ///   rows in tiles of 12 and differ; its AVX-512 kernels were measured equal for every row count
 ///   tried, `Tests/Benchmarks/gemm_rows_probe.c`), so the executor checks it before its first step
 ///   with each grouping of row counts: it runs those units both ways, on fixed random inputs and
-///   parameters, and stacks only if every gradient, statistics gradient and loss sum is bit-equal.
+///   parameters, and stacks only if every gradient, statistics gradient and loss sum (prior units:
+///   statistics, encoder gradients and pseudo-input rows) is bit-equal.
 /// - Each unit's weight gradient, bias gradient and prior gradients are reduced over its own rows
 ///   only, into its own buffers, exactly as when it runs alone.
 ///
