@@ -1,5 +1,4 @@
 import Tensor
-import CKernels
 
 /// Sums of unit results in a fixed binary tree over unit indices, accumulated in Float64.
 ///
@@ -121,7 +120,7 @@ public enum TreeSum {
     /// The finished tree sum of elements `offset ..< offset + n` (`n ≤ block`), optionally plus a
     /// second tree (`secondCount` leaves `secondLeaf(c)`, read from `secondOffset`):
     /// `out[i] = T(scale · (Σ_u leaf(u)[i] + Σ_c secondLeaf(c)[i]))`, each sum in tree order in
-    /// Float64; returns 0 exactly when every sum is finite. Trees of one or two
+    /// Float64; returns the finiteness sum (0 exactly when every sum is finite). Trees of one or two
     /// leaves take a single pass; `scratch` needs `scratchCount(leafCount:) + 2 · block` elements
     /// otherwise.
     public static func mean<T: Scalar>(leafCount: Int, leaf: (Int) -> UnsafePointer<T>, offset: Int,
@@ -144,7 +143,7 @@ public enum TreeSum {
     }
 
     /// A tree of one leaf, finished: `out[i] = T(scale · Double(x[i]))`, as `convert` then
-    /// `finish` would; returns 0 exactly when every value is finite.
+    /// `finish` would; returns the finiteness sum.
     public static func single<T: Scalar>(_ x: UnsafePointer<T>, scale: Double, into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
         smallTreesFinish(x, nil, nil, nil, scale: scale, into: out, count: n)
     }
@@ -152,19 +151,31 @@ public enum TreeSum {
     /// One or two small trees finished in one pass: a tree of one leaf `a` or two leaves `a, b`,
     /// plus optionally a second such tree `c[, d]`:
     /// `out[i] = T(scale · ((a[i] + b[i]) + (c[i] + d[i])))`, every sum in Float64 and each tree
-    /// left out when absent, exactly as `block`, `add` and `finish` would; returns 0 exactly when
-    /// every sum is finite. Float runs the same operations in C (`largevae_tree_finish_f32`).
+    /// left out when absent, exactly as `block`, `add` and `finish` would; returns the finiteness sum.
     @inline(__always)
     static func smallTreesFinish<T: Scalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>?,
                                             _ c: UnsafePointer<T>?, _ d: UnsafePointer<T>?,
                                             scale: Double, into out: UnsafeMutablePointer<T>, count n: Int) -> Double {
-        if T.self == Float.self {   // the same operations in C, vectorised for AVX2 and AVX-512 where the CPU has them
-            func f(_ p: UnsafePointer<T>?) -> UnsafePointer<Float>? { p.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) } }
-            return largevae_tree_finish_f32(f(a), f(b), f(c), f(d), scale,
-                                            UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), n)
+        var i = 0, finite = SIMD4<Double>(repeating: 0)
+        if T.self == Float.self {
+            let ra = UnsafeRawPointer(a), rb = b.map(UnsafeRawPointer.init), rc = c.map(UnsafeRawPointer.init)
+            let rd = d.map(UnsafeRawPointer.init), o = UnsafeMutableRawPointer(out)
+            while i + 4 <= n {
+                let at = 4 * i
+                var v = SIMD4<Double>(ra.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self))
+                if let rb { v += SIMD4<Double>(rb.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)) }
+                if let rc {
+                    var second = SIMD4<Double>(rc.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self))
+                    if let rd { second += SIMD4<Double>(rd.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)) }
+                    v += second
+                }
+                o.storeBytes(of: SIMD4<Float>(v * scale), toByteOffset: 4 * i, as: SIMD4<Float>.self)
+                finite += v * 0
+                i += 4
+            }
         }
-        var finite = 0.0
-        for i in 0..<n {
+        var tail = 0.0
+        while i < n {
             var v = Double(a[i])
             if let b { v += Double(b[i]) }
             if let c {
@@ -173,8 +184,9 @@ public enum TreeSum {
                 v += second
             }
             out[i] = T(v * scale)
-            finite += v * 0
+            tail += v * 0
+            i += 1
         }
-        return finite
+        return finite.sum() + tail
     }
 }

@@ -12,14 +12,6 @@
 void largevae_adam_f32(size_t n, const float *grad, float *theta, float *m, float *v,
                        float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd);
 
-/// `out[i] = (float)(scale * ((a[i] + b[i]) + (c[i] + d[i])))`, every value widened to double and
-/// summed in that order, `b`, `c`, `d` each left out when NULL (`d` only with `c`); returns 0
-/// when every sum is finite, else NaN (as the Swift form's `Σ_i v_i·0`). A tree sum's finishing
-/// pass for trees of one or two leaves (TreeSum.smallTreesFinish), in C so that it vectorises
-/// past SSE2.
-double largevae_tree_finish_f32(const float *a, const float *b, const float *c, const float *d, double scale,
-                                float *out, size_t n);
-
 #include <stdint.h>
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) of n bytes, continuing the raw
