@@ -24,6 +24,20 @@ public struct ParameterAccess<T: Scalar> {
         self.groups = groups
     }
 
+    /// The gradient buffers a backward pass writes, one per group of rows: each group's with
+    /// `groups`, else `gradients` alone for all the rows. Reductions over rows loop over these.
+    @inlinable public var gradientGroups: Int { groups?.count ?? 1 }
+    /// Group g's gradient vector.
+    @inlinable public func gradients(group g: Int) -> UnsafeMutablePointer<T> { groups?.gradients[g] ?? gradients }
+    /// Group g's rows of a pass over `rows` rows.
+    @inlinable public func rows(group g: Int, of rows: Int) -> Range<Int> { groups?.rows(g) ?? 0..<rows }
+    /// Group g's gradient with respect to the VampPrior's statistics: the group's own with `groups`,
+    /// else `whole`.
+    @inlinable public func statsGradients(group g: Int, whole: UnsafeMutablePointer<T>?) -> UnsafeMutablePointer<T>? {
+        if let groups { return groups.statsGradients[g] }
+        return whole
+    }
+
     public init(values: ParameterVector<T>, gradients: ParameterVector<T>) {
         precondition(values.layout === gradients.layout, "values and gradients use different layouts")
         self.init(values: UnsafePointer(values.data), gradients: gradients.data)

@@ -85,14 +85,10 @@ public final class Linear<T: Scalar> {
     public func backward(_ dy: UnsafePointer<T>, _ p: ParameterAccess<T>,
                          inputGradient: UnsafeMutablePointer<T>?, accumulate: Bool = false) {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
-        if let groups = p.groups {   // stacked units: each group's gradients from its own rows
-            for g in 0..<groups.count {
-                let r = groups.rows(g)
-                parameterGradients(dy + r.lowerBound * width, x + r.lowerBound * inputs, rows: r.count,
-                                   into: groups.gradients[g], accumulate: false)
-            }
-        } else {
-            parameterGradients(dy, x, rows: rows, into: p.gradients, accumulate: p.accumulate)
+        for g in 0..<p.gradientGroups {   // stacked units: each group's gradients from its own rows
+            let r = p.rows(group: g, of: rows)
+            parameterGradients(dy + r.lowerBound * width, x + r.lowerBound * inputs, rows: r.count,
+                               into: p.gradients(group: g), accumulate: p.accumulate)
         }
         if let dx = inputGradient {
             T.gemm(transA: false, transB: false, m: rows, n: inputs, k: width,

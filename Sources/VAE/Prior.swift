@@ -97,11 +97,7 @@ public final class Prior<T: Scalar> {
         let m = latent
         dz.update(repeating: 0, count: rows * m)
         for r in 0..<rows { g[r] = -beta }
-        if let groups = p.groups {
-            for i in 0..<groups.count { groups.statsGradients[i]?.update(repeating: 0, count: components * 2 * m) }
-        } else {
-            dStats?.update(repeating: 0, count: components * 2 * m)
-        }
+        for i in 0..<p.gradientGroups { p.statsGradients(group: i, whole: dStats)?.update(repeating: 0, count: components * 2 * m) }
         backward(upstream: g, rows: rows, z: z, ldz: m, stats: stats, p, dz: dz, dStats: dStats)
     }
 
@@ -118,34 +114,24 @@ public final class Prior<T: Scalar> {
             LogDensity.standardNormalBackward(rows: rows, dimension: m, upstream: g, x: z, ldx: ldz, dx: dz)
         case .vampprior:
             guard let s = stats else { preconditionFailure("VampPrior backward needs statistics") }
-            if let groups = p.groups {
-                mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz, groups: groups.count,
-                                  rows: { groups.rows($0) }, target: { i in
-                    guard let ds = groups.statsGradients[i] else { preconditionFailure("VampPrior backward needs a statistics gradient per group") }
-                    return (ds, ds + m)
-                })
-            } else {
-                guard let ds = dStats else { preconditionFailure("VampPrior backward needs statistics") }
-                mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz,
-                                  dMeans: ds, dLogvars: ds + m)
-            }
+            mixture!.backward(upstream: g, z: z, ldz: ldz, means: s, lds: 2 * m, dz: dz, groups: p.gradientGroups,
+                              rows: { p.rows(group: $0, of: rows) }, target: { i in
+                guard let ds = p.statsGradients(group: i, whole: dStats) else {
+                    preconditionFailure("VampPrior backward needs a statistics gradient")
+                }
+                return (ds, ds + m)
+            })
         case .mog:
             let mo = means!.offset, vo = logvars!.offset
-            if let groups = p.groups {
-                for i in 0..<groups.count {
-                    (groups.gradients[i] + mo).update(repeating: 0, count: means!.count)
-                    (groups.gradients[i] + vo).update(repeating: 0, count: logvars!.count)
+            if !p.accumulate {
+                for i in 0..<p.gradientGroups {
+                    (p.gradients(group: i) + mo).update(repeating: 0, count: means!.count)
+                    (p.gradients(group: i) + vo).update(repeating: 0, count: logvars!.count)
                 }
-                mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + mo, lds: m, dz: dz, groups: groups.count,
-                                  rows: { groups.rows($0) }, target: { (groups.gradients[$0] + mo, groups.gradients[$0] + vo) })
-            } else {
-                if !p.accumulate {
-                    (p.gradients + mo).update(repeating: 0, count: means!.count)
-                    (p.gradients + vo).update(repeating: 0, count: logvars!.count)
-                }
-                mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + mo, lds: m, dz: dz,
-                                  dMeans: p.gradients + mo, dLogvars: p.gradients + vo)
             }
+            mixture!.backward(upstream: g, z: z, ldz: ldz, means: p.values + mo, lds: m, dz: dz, groups: p.gradientGroups,
+                              rows: { p.rows(group: $0, of: rows) },
+                              target: { (p.gradients(group: $0) + mo, p.gradients(group: $0) + vo) })
         }
     }
 
@@ -185,19 +171,14 @@ public final class Prior<T: Scalar> {
         let du = c.inputGradient.reserve(n * d)
         c.encoder.backward(dStats, p, inputGradient: du)
         let w = p.values + pseudoInputs!.offset + range.lowerBound * d
-        if let groups = p.groups {   // stacked prior units: each unit's rows into its own buffer
-            for g in 0..<groups.count {
-                let r = groups.rows(g), o = r.lowerBound * d
-                let dw = groups.gradients[g] + pseudoInputs!.offset + range.lowerBound * d
-                for i in o..<(r.upperBound * d) { dw[i] = w[i] > 0 && w[i] < 1 ? du[i] : 0 }
+        for g in 0..<p.gradientGroups {   // stacked prior units: each unit's rows into its own buffer
+            let r = p.rows(group: g, of: n), rows = (r.lowerBound * d)..<(r.upperBound * d)
+            let dw = p.gradients(group: g) + pseudoInputs!.offset + range.lowerBound * d
+            if p.accumulate {
+                for i in rows where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }
+            } else {
+                for i in rows { dw[i] = w[i] > 0 && w[i] < 1 ? du[i] : 0 }
             }
-            return
-        }
-        let dw = p.gradients + pseudoInputs!.offset + range.lowerBound * d
-        if p.accumulate {
-            for i in 0..<(n * d) where w[i] > 0 && w[i] < 1 { dw[i] += du[i] }
-        } else {
-            for i in 0..<(n * d) { dw[i] = w[i] > 0 && w[i] < 1 ? du[i] : 0 }
         }
     }
 
