@@ -52,43 +52,38 @@ extension StepExecutor {
     func planStacking() {
         if !priorStackingPlanned {
             priorStackingPlanned = true
-            planPriorStacking()
-        }
-        stackedUnits = nil
-        guard stacking, !dataUnits.units.isEmpty else { return }
-        let blocks = Self.consecutiveBlocks(units: dataUnits.units.count, threads: threads)
-        guard blocks.contains(where: { $0.count > 1 }) else { return }
-        for block in blocks where block.count > 1 {
-            let counts = block.map { dataUnits.units[$0].count }
-            if let known = stackingProbes[counts] {
-                if !known { return }
-                continue
+            stackedPriorUnits = priorUnits.isEmpty ? nil : stackedBlocks(count: priorUnits.count) { block in
+                var same = false
+                let units = Array(priorUnits[block])
+                parallelForEach(1) { [unowned self] _, model in same = self.priorStackingKeepsBits(model, units: units) }
+                return same
             }
+        }
+        stackedUnits = stackedBlocks(count: dataUnits.units.count) { block in
+            let counts = block.map { dataUnits.units[$0].count }
+            if let known = stackingProbes[counts] { return known }
             let same = stackingKeepsBits(rowCounts: counts)
             stackingProbes[counts] = same
-            if !same { return }
+            return same
         }
-        stackedUnits = blocks
-        while stackGroups.count < threads { stackGroups.append(RowGroups()); stackNoise.append(Workspace()) }
     }
 
-    /// Thread t's data units as one stacked pass (or its single unit as usual).
+    /// The threads' consecutive blocks of `count` units, when some thread holds several and
+    /// `keepsBits` accepts every such block; else nil (units run one by one).
+    func stackedBlocks(count: Int, keepsBits: (Range<Int>) -> Bool) -> [Range<Int>]? {
+        guard stacking else { return nil }
+        let blocks = Self.consecutiveBlocks(units: count, threads: threads)
+        guard blocks.contains(where: { $0.count > 1 }), blocks.allSatisfy({ $0.count < 2 || keepsBits($0) }) else { return nil }
+        return blocks
+    }
+
+    /// Thread t's data units as one stacked pass.
     func stackedDataUnits(thread t: Int, _ s: StepState) {
         guard let block = stackedUnits?[t], !block.isEmpty else { return }
-        if block.count == 1 { dataUnit(block.lowerBound, thread: t, s); return }
         let units = dataUnits.units
-        let first = units[block.lowerBound].lowerBound, rows = units[block.upperBound - 1].upperBound - first
-        let d = config.inputSize, nw = config.noiseWidth
-        let eps = stackNoise[t].reserve(rows * nw)
-        switch s.noise {
-        case .given(let noise):
-            eps.update(from: noise + first * nw, count: rows * nw)
-        case let .keyed(seed, epoch, indices, purpose):
-            for row in first..<(first + rows) {
-                Units.drawNoise(seed: seed, epoch: epoch, sample: indices[row], purpose: purpose,
-                                into: eps + (row - first) * nw, count: nw)
-            }
-        }
+        let rows = units[block.lowerBound].lowerBound..<units[block.upperBound - 1].upperBound
+        let eps = stackNoise[t].reserve(rows.count * config.noiseWidth)
+        fillNoise(s.noise, rows: rows, into: eps)
         let vamp = !priorUnits.isEmpty
         let groups = stackGroups[t]
         groups.removeAll()
@@ -97,39 +92,15 @@ extension StepExecutor {
                           statsGradients: vamp ? unitStatsGradients[u].data : nil)
         }
         let losses = unitLosses
-        Units.stackedData(replicas[t], x: s.x + first * d, noise: eps, beta: s.beta,
+        Units.stackedData(replicas[t], x: s.x + rows.lowerBound * config.inputSize, noise: eps, beta: s.beta,
                           stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values, groups: groups,
                           gradient: s.gradient, scratch: dataGradients[block.lowerBound].data,
                           sums: { losses[block.lowerBound + $0] = $1 })
     }
 
-    /// Sets `stackedPriorUnits` when some thread holds several prior units and running each such
-    /// block as one chunk keeps every bit.
-    func planPriorStacking() {
-        guard stacking, !priorUnits.isEmpty else { return }
-        let blocks = Self.consecutiveBlocks(units: priorUnits.count, threads: threads)
-        guard blocks.contains(where: { $0.count > 1 }) else { return }
-        var checked: Set<[Range<Int>]> = []
-        for block in blocks where block.count > 1 {
-            let units = Array(priorUnits[block])
-            // The bits depend on the row counts only, but the probe also checks which rows move.
-            if checked.contains(units) { continue }
-            var same = false
-            parallelForEach(1) { [unowned self] _, model in same = self.priorStackingKeepsBits(model, units: units) }
-            if !same { return }
-            checked.insert(units)
-        }
-        stackedPriorUnits = blocks
-        while priorGroups.count < threads { priorGroups.append(RowGroups()) }
-    }
-
     /// Thread t's prior units, forward or backward, as one chunk named after its first unit.
     func stackedPriorUnits(_ phase: Phase, thread t: Int, _ s: StepState) {
         guard let block = stackedPriorUnits?[t], !block.isEmpty else { return }
-        if block.count == 1 {
-            if phase == .priorForward { priorForward(unit: block.lowerBound, thread: t, s) } else { priorBackward(unit: block.lowerBound, thread: t, s) }
-            return
-        }
         let w = 2 * config.latentSize, first = block.lowerBound
         let range = priorUnits[first].lowerBound..<priorUnits[block.upperBound - 1].upperBound
         if phase == .priorForward {
@@ -137,7 +108,7 @@ extension StepExecutor {
                                into: stats.data + range.lowerBound * w)
             return
         }
-        let groups = priorGroups[t]
+        let groups = stackGroups[t]
         groups.removeAll()
         for c in block { groups.append(rows: priorUnits[c].count, gradients: priorGradients[c].data, statsGradients: nil) }
         Units.stackedPriorBackward(replicas[t], chunk: first, dStats: statsGradient.data + range.lowerBound * w,

@@ -55,18 +55,20 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     var stackedUnits: [Range<Int>]?
     /// Each grouping of row counts probed so far, and whether stacking it keeps every bit.
     var stackingProbes: [[Int]: Bool] = [:]
-    var stackGroups: [RowGroups<T>] = [], stackNoise: [Workspace<T>] = []
     /// Per thread, the consecutive prior units it runs as one chunk (VampPrior); nil when prior
     /// units run one by one. Decided once, before the first step.
     var stackedPriorUnits: [Range<Int>]?
     var priorStackingPlanned = false
-    var priorGroups: [RowGroups<T>] = []
+    /// Per thread: the row groups of its stacked pass (data or prior), and its stacked units' noise.
+    let stackGroups: [RowGroups<T>], stackNoise: [Workspace<T>]
 
     /// - Parameter stacking: let a thread run its data units as one pass where that keeps every
     ///   bit (default: unless `LARGEVAE_STACK_UNITS=0`).
     public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1, stacking: Bool = StepExecutor.stackingAllowed) {
         precondition(threads >= 1, "at least one thread")
         self.stacking = stacking
+        stackGroups = (0..<threads).map { _ in RowGroups() }
+        stackNoise = (0..<threads).map { _ in Workspace() }
         config = model.config
         self.plan = plan
         self.threads = threads
@@ -159,7 +161,19 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         let r = dataUnits.units[u]
         let d = config.inputSize, nw = config.noiseWidth
         let eps = unitNoise[u].reserve(r.count * nw)
-        switch s.noise {
+        fillNoise(s.noise, rows: r, into: eps)
+        let vamp = !priorUnits.isEmpty
+        unitLosses[u] = Units.data(replicas[t], x: s.x + r.lowerBound * d, noise: eps, rows: r.count, beta: s.beta,
+                                   stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values,
+                                   gradient: s.gradient ? dataGradients[u].data : nil,
+                                   dStats: vamp ? unitStatsGradients[u].data : nil, scratch: dataGradients[u].data)
+    }
+
+    /// The noise of batch rows `rows`, `[rows.count, noiseWidth]`: copied from the given noise, or
+    /// drawn by key.
+    func fillNoise(_ noise: Noise<T>, rows r: Range<Int>, into eps: UnsafeMutablePointer<T>) {
+        let nw = config.noiseWidth
+        switch noise {
         case .given(let noise):
             eps.update(from: noise + r.lowerBound * nw, count: r.count * nw)
         case let .keyed(seed, epoch, indices, purpose):
@@ -168,11 +182,6 @@ public final class StepExecutor<T: Scalar>: StepEngine {
                                 into: eps + (row - r.lowerBound) * nw, count: nw)
             }
         }
-        let vamp = !priorUnits.isEmpty
-        unitLosses[u] = Units.data(replicas[t], x: s.x + r.lowerBound * d, noise: eps, rows: r.count, beta: s.beta,
-                                   stats: vamp ? UnsafePointer(stats.data) : nil, values: s.values,
-                                   gradient: s.gradient ? dataGradients[u].data : nil,
-                                   dStats: vamp ? unitStatsGradients[u].data : nil, scratch: dataGradients[u].data)
     }
 
     func priorBackward(unit c: Int, thread t: Int, _ s: StepState) {
