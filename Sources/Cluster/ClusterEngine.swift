@@ -337,6 +337,7 @@ public final class ClusterEngine: StepEngine {
             }
         }
         coordinator.add(forward)
+        if vamp { try coordinator.dispatch() }   // the prior's forward units first, before the data units are drafted
         let d = config.inputSize, first = vamp ? priorUnits.count : 0
         let statsBytes = vamp ? 4 * stats.count : 0
         let dataRanges = plan.dataUnits(rows: rows)
@@ -359,7 +360,6 @@ public final class ClusterEngine: StepEngine {
         }
         var planned: [[UInt8]?] = []
         if vamp {
-            try coordinator.dispatch()   // the prior's forward units first
             planned = coordinator.prefetch(drafts.map { (buffer: $0.buffer, count: $0.count, unitID: UInt32($0.index)) },
                                            round: round, besides: forward)
             try coordinator.serve { forward.allSatisfy(\.done) }

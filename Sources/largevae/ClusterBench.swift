@@ -47,6 +47,7 @@ enum ClusterBench {
             var options = flags.options(bind: bind, minimumWorkers: workers)
             if emulated { options.sharedMemory = false }   // emulated workers stand for other machines: the socket
             session = try ClusterSession(options: options)
+            if !inNamespaces && !emulated { session.bindLocally() }   // as `train --workers N` does
             session.localWorkers = workers
             session.pinWorkers = !flags.noPinWorkers
             session.workerArguments = emulated ? ["--emulate-compute"] : []

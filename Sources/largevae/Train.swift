@@ -71,6 +71,7 @@ struct Train: ParsableCommand {
         try reportingErrors {
             guard let n = workers else { return try train(cluster: nil) }
             let session = try ClusterSession(options: cluster.options(bind: "tcp://127.0.0.1:*", minimumWorkers: n))
+            session.bindLocally()
             session.localWorkers = n
             session.pinWorkers = !cluster.noPinWorkers
             try train(cluster: session)
