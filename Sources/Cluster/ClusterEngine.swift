@@ -51,6 +51,10 @@ public final class ClusterEngine: StepEngine {
     /// coordinator's threads, each thread taking the next block left.
     let blocks: [Range<Int>]
     let nextBlock = Atomic<Int>(0)
+    /// The reduction's blocks: the first `earlyBlockCount` only data units touch, and are reduced
+    /// while the last prior units still run (`serveLastPhase`); the rest once all are in.
+    let reductionBlocks: [Range<Int>]
+    let earlyBlockCount: Int
     /// The coordinator's threads. They poll between the reduction and the update, and park once
     /// the update is done, when the cores are the workers'. Blocks are taken, not assigned, so a
     /// thread that wakes late leaves its share to the others instead of holding them up.
@@ -73,6 +77,8 @@ public final class ClusterEngine: StepEngine {
     var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
+    /// Time spent reducing early blocks in the current step (`serveLastPhase`).
+    var earlyReductionSeconds = 0.0
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -83,6 +89,9 @@ public final class ClusterEngine: StepEngine {
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         blocks = StepPlan.cut(model.layout.count, into: 1 << 17)
+        let (early, late) = ranges.reductionBlocks(size: 1 << 16)
+        reductionBlocks = early + late
+        earlyBlockCount = early.count
         // Chunks pay only when pushed during the update; otherwise one chunk, which workers use in place.
         chunkOrder = options.pushParametersDuringUpdate
             ? Self.chunkOrder(count: model.layout.count, ranges: GradientRanges(model: model), chunk: options.parameterChunk)
@@ -106,11 +115,12 @@ public final class ClusterEngine: StepEngine {
 
     var precision: WirePrecision { coordinator.options.precision }
 
-    /// Runs `body(b, t)` for every block b, on the coordinator's threads t (each taking the next
-    /// block left); `linger` as `ThreadPool.run`.
-    func forEachBlock(linger: Bool, _ body: @escaping (_ block: Int, _ thread: Int) -> Void) {
-        nextBlock.store(0, ordering: .relaxed)
-        let count = blocks.count
+    /// Runs `body(b, t)` for every block b in `first ..< count` (by default every block of
+    /// `blocks`), on the coordinator's threads t (each taking the next block left); `linger` as
+    /// `ThreadPool.run`.
+    func forEachBlock(linger: Bool, from first: Int = 0, count: Int? = nil, _ body: @escaping (_ block: Int, _ thread: Int) -> Void) {
+        nextBlock.store(first, ordering: .relaxed)
+        let count = count ?? blocks.count
         region = { [unowned self] t in
             while true {
                 let b = nextBlock.add(1, ordering: .relaxed).oldValue
@@ -122,14 +132,35 @@ public final class ClusterEngine: StepEngine {
         region = { _ in }
     }
 
-    /// Serves until every unit of the step's last phase (and of `others`) is done. The reduction is
-    /// near once the first of them is in: its worker's core is then free, so the coordinator's
-    /// threads are woken to wait there awake instead of being woken late.
-    func serveLastPhase(_ last: [Unit], alsoAwaiting others: [Unit] = []) throws {
-        var prewoken = false
-        try coordinator.serve {
-            if !prewoken && last.contains(where: \.done) { pool.prewake(); prewoken = true }
-            return last.allSatisfy(\.done) && others.allSatisfy(\.done)
+    /// Serves until every unit of the step's last phase (and of `others`) is done, and returns how
+    /// many early reduction blocks it reduced meanwhile. Once the first of the last units is in,
+    /// its worker's core is free: with `reducingEarly` (the data units of a VampPrior step, all
+    /// in), this thread reduces the early blocks there one by one, reading the socket between
+    /// blocks, until the last unit is in; then (or at once without early blocks) the coordinator's
+    /// threads are woken to wait there awake for the reduction instead of being woken late.
+    func serveLastPhase(_ last: [Unit], alsoAwaiting others: [Unit] = [], reducingEarly data: [Unit]? = nil,
+                        rows: Int = 0) throws -> Int {
+        var prewoken = false, early = 0
+        func allDone() -> Bool { last.allSatisfy(\.done) && others.allSatisfy(\.done) }
+        func earlyReady() -> Bool {
+            guard let data, early < earlyBlockCount, last.contains(where: \.done) else { return false }
+            return data.allSatisfy(\.done)
+        }
+        while true {
+            try coordinator.serve {
+                if allDone() || earlyReady() { return true }
+                if !prewoken && last.contains(where: \.done) { pool.prewake(); prewoken = true }
+                return false
+            }
+            if allDone() || !earlyReady() { return early }
+            if early == 0 { try resolveData(data!) }
+            let start = ContinuousClock.now
+            defer { earlyReductionSeconds += (ContinuousClock.now - start).seconds }
+            while early < earlyBlockCount && !allDone() {
+                blockFinite[early] = reduction.reduce(results!, elements: reductionBlocks[early], rows: rows, thread: 0, into: gradient.data)
+                early += 1
+                try coordinator.serveWaiting()
+            }
         }
     }
 
@@ -144,7 +175,7 @@ public final class ClusterEngine: StepEngine {
             start = r.upperBound
         }
         if start < count { rest.append(start..<count) }
-        return (first + rest).flatMap { r in StepPlan.cut(r.count, into: chunk).map { (r.lowerBound + $0.lowerBound)..<(r.lowerBound + $0.upperBound) } }
+        return GradientRanges.cut(first + rest, into: chunk)
     }
     var vamp: Bool { !priorUnits.isEmpty }
 
@@ -172,7 +203,7 @@ public final class ClusterEngine: StepEngine {
         let stepStart = ContinuousClock.now
         lastRunValues = values
         let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: true)
-        var backward: [Unit] = []
+        var backward: [Unit] = [], early = 0
         if vamp {
             reduction.reduceStatsGradients(leafCount: data.count, leaf: { self.statsGradientLeaf(data[$0], unit: $0) },
                                            count: stats.count, thread: 0, into: statsGradient.data)
@@ -183,18 +214,18 @@ public final class ClusterEngine: StepEngine {
                 return unit
             }
             coordinator.add(backward)
-            try serveLastPhase(backward, alsoAwaiting: data)
+            early = try serveLastPhase(backward, alsoAwaiting: data, reducingEarly: data, rows: rows)
         } else {
-            try serveLastPhase(data)
+            _ = try serveLastPhase(data)
         }
         let reduceStart = ContinuousClock.now
-        gradientIsFinite = try reduce(data: data, backward: backward, rows: rows)
+        gradientIsFinite = try reduce(data: data, backward: backward, rows: rows, from: early)
         // The gradients' values were checked only by the reduction: on NaN or infinity, the units
         // that carried it are computed again (elsewhere if possible) and the step reduced anew.
         let reduced = data + backward
         while !gradientIsFinite && coordinator.setAsideNonFinite(reduced) {
             try coordinator.serve { reduced.allSatisfy(\.done) }
-            gradientIsFinite = try reduce(data: data, backward: backward, rows: rows)
+            gradientIsFinite = try reduce(data: data, backward: backward, rows: rows, from: 0)
         }
         let end = ContinuousClock.now
         coordinator.log.trace("\(traceStamp(since: coordinator.roundStart)): reduced in \(milliseconds(since: reduceStart)) ms")
@@ -203,6 +234,8 @@ public final class ClusterEngine: StepEngine {
         var m = StepMetrics()
         m.seconds = (end - stepStart).seconds
         m.updateSeconds = (end - reduceStart).seconds
+        m.earlyReductionSeconds = earlyReductionSeconds
+        earlyReductionSeconds = 0
         m.workers = Double(coordinator.workers.count)
         m.computeSeconds = (now.computeSeconds - before.computeSeconds) / Swift.max(m.workers, 1)
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)
@@ -215,21 +248,19 @@ public final class ClusterEngine: StepEngine {
         return try losses(data)
     }
 
-    /// Each block's finiteness sum from the last reduction (made once: a step allocates none).
-    lazy var blockFinite = [Double](repeating: 0, count: blocks.count)
+    /// Each reduction block's finiteness sum from the last reduction (made once: a step allocates none).
+    lazy var blockFinite = [Double](repeating: 0, count: reductionBlocks.count)
 
     /// Reduces the data units' and (VampPrior) the prior-backward units' gradients into
-    /// `gradient`, block by block over the coordinator's threads; returns whether every value
-    /// summed was finite.
-    func reduce(data: [Unit], backward: [Unit], rows: Int) throws -> Bool {
-        try resolveData(data)
+    /// `gradient`, the reduction blocks from `first` on over the coordinator's threads (those
+    /// before it reduced early); returns whether every value summed was finite.
+    func reduce(data: [Unit], backward: [Unit], rows: Int, from first: Int) throws -> Bool {
+        if first == 0 { try resolveData(data) }
         if vamp { try resolvePrior(backward, firstSlot: data.count) }
-        results.dataCount = data.count
-        results.priorCount = priorUnits.count
         blockFinite.withUnsafeMutableBufferPointer { f in
             let f = f   // threads write distinct slots
-            forEachBlock(linger: true) { [reduction, results, blocks, gradient] b, t in
-                f[b] = reduction.reduce(results!, elements: blocks[b], rows: rows, thread: t, into: gradient.data)
+            forEachBlock(linger: true, from: first, count: reductionBlocks.count) { [reduction, results, reductionBlocks, gradient] b, t in
+                f[b] = reduction.reduce(results!, elements: reductionBlocks[b], rows: rows, thread: t, into: gradient.data)
             }
         }
         return blockFinite.allSatisfy { $0 == 0 }
@@ -519,6 +550,8 @@ public final class ClusterEngine: StepEngine {
         dataPointers = data.enumerated().map { u, unit in
             floats(unit.resultBody(1), count: ranges.data.count, precision: precision, slot: u)
         }
+        results.dataCount = data.count
+        results.priorCount = priorUnits.count
     }
 
     /// Pointers to the prior units' results, decoded (if need be) into scratch slots from

@@ -207,6 +207,15 @@ public final class Coordinator {
         }
     }
 
+    /// Handles the messages that have arrived, without waiting for more (between pieces of work
+    /// the coordinator does while units are out).
+    func serveWaiting() throws {
+        if stop?.isRequested == true { throw StepAbandoned() }
+        try dispatch()
+        while let message = try socket.receiveMessage(timeout: .zero) { handle(message) }
+        try housekeeping()
+    }
+
     /// Waits until at least `count` workers have joined.
     public func waitForWorkers(_ count: Int) throws {
         if workers.count < count { log.info("waiting for \(count - workers.count) more worker(s) at \(endpoint)") }

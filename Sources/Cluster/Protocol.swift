@@ -37,7 +37,7 @@ struct Welcome: Codable, Equatable {
 let engineFingerprint = "largevae-engine/1 units/2 float32"
 
 /// The kinds of work unit, as the first byte of `work` and `result` payloads.
-enum UnitKind: UInt8, CaseIterable {
+public enum UnitKind: UInt8, CaseIterable, Sendable {
     case priorForward = 1, data = 2, priorBackward = 3, logLikelihood = 4
 }
 

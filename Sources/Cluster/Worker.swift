@@ -46,6 +46,13 @@ public struct WorkerOptions: Sendable {
     /// (0: never), to show that the coordinator recomputes such units and quarantines the worker.
     /// The fault is transient: a unit this worker is given again in the same step comes out clean.
     public var injectNaNEvery = 0
+    /// Fault drills only: with `injectNaNEvery`, poison only units of this kind, in the last 8
+    /// bytes of the result part instead of the first (for a data unit's gradient: the parameters
+    /// before the pseudo-inputs, which with the VampPrior the coordinator reduces early).
+    public var injectNaNAtEndOf: UnitKind?
+    /// Fault drills only: sleep this long before each prior backward unit, so that another
+    /// worker's comes back first and the coordinator reduces early meanwhile.
+    public var delayPriorBackward: Duration = .zero
     /// CurveZMQ: this worker's key pair and the coordinator's public key (nil: plaintext).
     public var security: CurveClientSecurity?
     /// Use the coordinator's shared-memory segments when it is on this host and offers them.
@@ -274,6 +281,9 @@ public final class Worker {
         guard work.parameterVersion == s.parameterVersion else {
             throw WireError.malformedPayload("unit needs parameters v\(work.parameterVersion), this worker has v\(s.parameterVersion)")
         }
+        if work.kind == .priorBackward && options.delayPriorBackward > .zero {
+            Thread.sleep(forTimeInterval: options.delayPriorBackward.seconds)
+        }
         let start = ContinuousClock.now
         // A unit begun ahead continues where it stopped; any other unit replaces it on the model.
         let ahead = s.continuesPrefetched(header, payload) ? s.prefetched!.seconds : nil
@@ -289,9 +299,12 @@ public final class Worker {
         s.prefetched = nil
         let seconds = (ContinuousClock.now - start).seconds + (ahead ?? 0)
         try send(WireHeader(type: .ready, runID: s.runID, step: header.step, unitCount: 1))
-        if options.injectNaNEvery > 0, computedThisStep.insert(header.unitID).inserted,   // a unit given again comes out clean
-           (unitsDone + 1) % options.injectNaNEvery == 0, let (target, _) = results.last {
-            for i in 0..<8 { target.base.storeBytes(of: 0xFF, toByteOffset: ResultHeader.size + i, as: UInt8.self) }
+        let drillKind = options.injectNaNAtEndOf
+        if options.injectNaNEvery > 0, drillKind == nil || drillKind == work.kind,
+           computedThisStep.insert(header.unitID).inserted,   // a unit given again comes out clean
+           (unitsDone + 1) % options.injectNaNEvery == 0, let (target, count) = results.last {
+            let at = drillKind == nil ? ResultHeader.size : Swift.max(ResultHeader.size, count - 8)
+            for i in 0..<8 { target.base.storeBytes(of: 0xFF, toByteOffset: at + i, as: UInt8.self) }
             log.warning("fault drill: NaN written into unit \(header.unitID) of step \(header.step)")
         }
         for (target, count) in results { try sendResult(reply, target, count: count, seconds: seconds) }

@@ -60,13 +60,17 @@ extension StepEngine {
 /// ```
 /// seconds = compute + communication + update      (wall time of the step, coordinator's view)
 /// compute = Σ units' worker compute time / workers
-/// update  = reduction + optimiser at the coordinator
+/// update  = reduction + optimiser at the coordinator, once the last unit is in
+/// early   = reduction done while the last units still ran (not in `seconds`' sum)
 /// ```
 public struct StepMetrics: Codable, Equatable, Sendable {
     public var seconds = 0.0
     public var computeSeconds = 0.0
     public var communicationSeconds = 0.0
     public var updateSeconds = 0.0
+    /// The part of the reduction done while the step's last units were still out (VampPrior: the
+    /// elements no prior unit touches, on the core the first finished one left free).
+    public var earlyReductionSeconds = 0.0
     /// Coordinator time spent building messages (parameters and unit payloads).
     public var serializationSeconds = 0.0
     public var bytesSent = 0.0
@@ -77,7 +81,8 @@ public struct StepMetrics: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// Decodes metrics lines written before `sharedBytes` existed as well (it is 0 there).
+    /// Decodes metrics lines written before `sharedBytes` or `earlyReductionSeconds` existed as
+    /// well (0 there).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         seconds = try c.decode(Double.self, forKey: .seconds)
@@ -88,6 +93,7 @@ public struct StepMetrics: Codable, Equatable, Sendable {
         bytesSent = try c.decode(Double.self, forKey: .bytesSent)
         bytesReceived = try c.decode(Double.self, forKey: .bytesReceived)
         sharedBytes = try c.decodeIfPresent(Double.self, forKey: .sharedBytes) ?? 0
+        earlyReductionSeconds = try c.decodeIfPresent(Double.self, forKey: .earlyReductionSeconds) ?? 0
         workers = try c.decode(Double.self, forKey: .workers)
     }
 
@@ -98,6 +104,7 @@ public struct StepMetrics: Codable, Equatable, Sendable {
         s.computeSeconds = a.computeSeconds + b.computeSeconds
         s.communicationSeconds = a.communicationSeconds + b.communicationSeconds
         s.updateSeconds = a.updateSeconds + b.updateSeconds
+        s.earlyReductionSeconds = a.earlyReductionSeconds + b.earlyReductionSeconds
         s.serializationSeconds = a.serializationSeconds + b.serializationSeconds
         s.bytesSent = a.bytesSent + b.bytesSent
         s.bytesReceived = a.bytesReceived + b.bytesReceived
@@ -109,7 +116,7 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     /// Every field divided by `n`.
     public func scaled(by n: Double) -> StepMetrics {
         var s = self
-        s.seconds /= n; s.computeSeconds /= n; s.communicationSeconds /= n; s.updateSeconds /= n; s.serializationSeconds /= n
+        s.seconds /= n; s.computeSeconds /= n; s.communicationSeconds /= n; s.updateSeconds /= n; s.earlyReductionSeconds /= n; s.serializationSeconds /= n
         s.bytesSent /= n; s.bytesReceived /= n; s.sharedBytes /= n; s.workers /= n
         return s
     }

@@ -63,3 +63,26 @@ public struct GradientRanges: Equatable, Sendable {
         }
     }
 }
+
+extension GradientRanges {
+    /// The gradient's elements in two groups of reduction blocks (at most `size` elements each):
+    /// `early`, the elements only data units touch (`data` without `priorEncoder`), and `late`,
+    /// the rest. With the VampPrior the early sums can be taken as soon as the data units are in,
+    /// on a core whose prior unit is done while another still runs; without it every element waits
+    /// for the last data unit, and `early` is empty.
+    ///
+    /// ```
+    /// VampPrior:  early = data ∖ priorEncoder        late = priorEncoder ∪ pseudoInputs
+    /// otherwise:  early = ∅                          late = data
+    /// ```
+    public func reductionBlocks(size: Int) -> (early: [Range<Int>], late: [Range<Int>]) {
+        guard !pseudoInputs.isEmpty else { return ([], Self.cut([data], into: size)) }
+        let early = [data.lowerBound..<priorEncoder.lowerBound, priorEncoder.upperBound..<data.upperBound]
+        return (Self.cut(early, into: size), Self.cut([priorEncoder, pseudoInputs], into: size))
+    }
+
+    /// Each non-empty range of `ranges` cut into pieces of at most `size` elements, in order.
+    public static func cut(_ ranges: [Range<Int>], into size: Int) -> [Range<Int>] {
+        ranges.filter { !$0.isEmpty }.flatMap { r in StepPlan.cut(r.count, into: size).map { (r.lowerBound + $0.lowerBound)..<(r.lowerBound + $0.upperBound) } }
+    }
+}

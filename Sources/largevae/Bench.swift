@@ -150,8 +150,8 @@ struct Bench: ParsableCommand {
     /// Distributed throughput for each model and worker count, beside PyTorch DDP if asked.
     func runCluster(plan: StepPlan, workerCounts: [Int]) throws {
         if !json {
-            print("distributed: N local worker processes × 1 BLAS thread, coordinator in this process, wire \(cluster.wirePrecision), \(cluster.noSharedMemory ? "all bytes over tcp loopback" : "bulk bytes through shared memory"); medians of \(runs) runs × \(steps) steps")
-            print("model            workers  samples/s   step ms  compute  comm  update ms  overhead  MB out/in  MB shm   vs 1 worker" + (pytorchBaseline == nil ? "" : "   vs DDP"))
+            print("distributed: N local worker processes × 1 BLAS thread, coordinator in this process, wire \(cluster.wirePrecision), \(cluster.noSharedMemory ? "all bytes over the socket" : "bulk bytes through shared memory"); medians of \(runs) runs × \(steps) steps")
+            print("model            workers  samples/s   step ms  compute  comm  update  early ms  overhead  MB out/in  MB shm   vs 1 worker" + (pytorchBaseline == nil ? "" : "   vs DDP"))
         }
         for (a, p) in try parsedModels() {
             let config = ModelConfig(architecture: a, prior: p, likelihood: .bernoulli)
@@ -165,8 +165,8 @@ struct Bench: ParsableCommand {
                     print(String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
                     continue
                 }
-                var line = String(format: "%-16@ %7d  %9.0f  %8.2f  %7.1f %5.1f %7.1f  %7.1f%%  %5.1f/%-5.1f %6.1f", "\(a)/\(p)" as NSString, r.workers,
-                                  r.samples_per_second, r.step_ms, r.compute_ms, r.communication_ms, r.update_ms,
+                var line = String(format: "%-16@ %7d  %9.0f  %8.2f  %7.1f %5.1f %7.1f %6.1f    %7.1f%%  %5.1f/%-5.1f %6.1f", "\(a)/\(p)" as NSString, r.workers,
+                                  r.samples_per_second, r.step_ms, r.compute_ms, r.communication_ms, r.update_ms, r.early_reduction_ms,
                                   100 * r.coordinator_overhead, r.megabytes_sent_per_step, r.megabytes_received_per_step,
                                   r.megabytes_shared_per_step)
                 line += one.map { String(format: "  %8.2f×", r.samples_per_second / $0) } ?? ""

@@ -11,6 +11,8 @@ import Cluster
 /// samples/s   = B / median(step time)
 /// overhead    = (reduce + Adam + serialisation at the coordinator) / step time
 /// ```
+/// The reduction done while the last units still run (`early_reduction_ms`) is not in the
+/// overhead: it takes no time from the step.
 enum ClusterBench {
     struct Result: Codable {
         var model: String
@@ -21,6 +23,7 @@ enum ClusterBench {
         var compute_ms: Double
         var communication_ms: Double
         var update_ms: Double
+        var early_reduction_ms: Double
         var coordinator_overhead: Double
         var megabytes_sent_per_step: Double
         var megabytes_received_per_step: Double
@@ -97,6 +100,7 @@ enum ClusterBench {
             return Result(model: config.architecture.rawValue, prior: config.prior.rawValue, workers: s.workers,
                           samples_per_second: Double(b) / t, step_ms: 1e3 * t, compute_ms: 1e3 * mean.computeSeconds,
                           communication_ms: 1e3 * mean.communicationSeconds, update_ms: 1e3 * mean.updateSeconds,
+                          early_reduction_ms: 1e3 * mean.earlyReductionSeconds,
                           coordinator_overhead: (mean.updateSeconds + mean.serializationSeconds) / mean.seconds,
                           megabytes_sent_per_step: mean.bytesSent / 1e6, megabytes_received_per_step: mean.bytesReceived / 1e6,
                           megabytes_shared_per_step: mean.sharedBytes / 1e6,
@@ -121,6 +125,7 @@ enum ScalingSimulation {
         var coordinator_link_megabytes_per_second: Double
         var compute_ms: Double
         var update_ms: Double
+        var early_reduction_ms: Double
     }
 
     static func plan(workers w: Int) -> StepPlan {
@@ -142,8 +147,9 @@ enum ScalingSimulation {
         let t = Benchmark.median(times)
         let mean = metrics.reduce(StepMetrics(), +).scaled(by: Double(metrics.count))
         let megabytes = (mean.bytesSent + mean.bytesReceived) / 1e6
-        return Point(workers: w, batch: b, step_ms: 1e3 * t, samples_per_second: Double(b) / t, megabytes_per_step: megabytes,
-                     coordinator_link_megabytes_per_second: megabytes / t, compute_ms: 1e3 * mean.computeSeconds,
-                     update_ms: 1e3 * mean.updateSeconds)
+        let rate = Double(b) / t, link = megabytes / t
+        return Point(workers: w, batch: b, step_ms: 1e3 * t, samples_per_second: rate, megabytes_per_step: megabytes,
+                     coordinator_link_megabytes_per_second: link, compute_ms: 1e3 * mean.computeSeconds,
+                     update_ms: 1e3 * mean.updateSeconds, early_reduction_ms: 1e3 * mean.earlyReductionSeconds)
     }
 }

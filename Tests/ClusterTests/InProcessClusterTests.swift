@@ -56,8 +56,10 @@ final class InProcessClusterTests: XCTestCase {
     ///   then expected to be quarantined, and its thread to end with that error.
     func clusterRun(_ config: ModelConfig, workers: Int, precision: WirePrecision = .fp32,
                     push: Bool = false, options: TrainingOptions = options(), train: ArraySource? = nil,
-                    poison: Int = 0, prefetchDrill: PrefetchDrill = .none,
-                    prefetches: ((begun: Int, continued: Int)) -> Void = { _ in }) throws -> ([UInt32], Double) {
+                    poison: Int = 0, poisonEndOf: UnitKind? = nil, slowPriorBackward: Bool = false,
+                    prefetchDrill: PrefetchDrill = .none,
+                    prefetches: ((begun: Int, continued: Int)) -> Void = { _ in },
+                    lastStep: (StepMetrics?) -> Void = { _ in }) throws -> ([UInt32], Double) {
         let context = try ZMQContext()
         var coordinatorOptions = CoordinatorOptions(bind: "tcp://127.0.0.1:*")
         coordinatorOptions.precision = precision
@@ -74,11 +76,13 @@ final class InProcessClusterTests: XCTestCase {
         }
         let threads = (0..<workers).map { i -> WorkerThread in
             var o = WorkerOptions(endpoint: engine!.coordinator.endpoint, name: "w\(i)")
-            if i == 0 { o.injectNaNEvery = poison }
+            if i == 0 { o.injectNaNEvery = poison; o.injectNaNAtEndOf = poisonEndOf }
+            if i == 1 && slowPriorBackward { o.delayPriorBackward = .milliseconds(30) }
             return WorkerThread(o, context: context)
         }
         try engine!.coordinator.waitForWorkers(workers)
         try run.run(observer: nil)
+        lastStep(engine!.stepMetrics)
         let report = try run.testReport(validation)
         engine!.coordinator.finish()
         for t in threads { t.done.wait() }
@@ -151,6 +155,24 @@ final class InProcessClusterTests: XCTestCase {
                 XCTAssertEqual(poisoned.0, clean.0, "\(a)/\(p), \(precision)")
                 XCTAssertEqual(poisoned.1, clean.1, "\(a)/\(p), \(precision): test log-likelihood")
             }
+        }
+    }
+
+    /// With the VampPrior the coordinator reduces the elements only data units touch (the decoder)
+    /// while the last prior unit still runs (here worker 1 sleeps before its prior units). A NaN
+    /// at the end of a data unit's gradient, in those early blocks, is found all the same: the
+    /// unit is computed again by the other worker, and the bits are a clean run's.
+    func testEarlyReduction_FindsNaNInEarlyBlocks_SameBits() throws {
+        for a in Architecture.allCases {
+            let config = Self.config(a, .vampprior)
+            let local = try localRun(config)
+            var metrics: StepMetrics?
+            let slow = try clusterRun(config, workers: 2, slowPriorBackward: true) { metrics = $0 }
+            XCTAssertGreaterThan(metrics?.earlyReductionSeconds ?? 0, 0, "\(a): no early reduction")
+            XCTAssertEqual(slow.0, local.0, "\(a): early reduction")
+            let poisoned = try clusterRun(config, workers: 2, poison: 1, poisonEndOf: .data, slowPriorBackward: true)
+            XCTAssertEqual(poisoned.0, local.0, "\(a): NaN in an early block")
+            XCTAssertEqual(poisoned.1.bitPattern, local.1.bitPattern, "\(a): test log-likelihood")
         }
     }
 
