@@ -61,7 +61,7 @@ extension StepEngine {
 /// seconds = compute + communication + update      (wall time of the step, coordinator's view)
 /// compute = Σ units' worker compute time / workers
 /// update  = reduction + optimiser at the coordinator, once the last unit is in
-/// early   = reduction done while the last units still ran (not in `seconds`' sum)
+/// early   = reduction done while the last units still ran (within `communication`: the step does not wait for it)
 /// ```
 public struct StepMetrics: Codable, Equatable, Sendable {
     public var seconds = 0.0
