@@ -149,7 +149,10 @@ public final class ClusterEngine: StepEngine {
         while true {
             try coordinator.serve {
                 if allDone() || earlyReady() { return true }
-                if !prewoken && last.contains(where: \.done) { pool.prewake(); prewoken = true }
+                // Woken only once no early block is left for this thread to take to the free core.
+                if !prewoken && last.contains(where: \.done) && (data == nil || early == earlyBlockCount) {
+                    pool.prewake(); prewoken = true
+                }
                 return false
             }
             if allDone() || !earlyReady() { return early }
