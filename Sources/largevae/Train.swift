@@ -111,7 +111,8 @@ struct Train: ParsableCommand {
             try run.run(observer: recorder)
         } catch TrainingError.interrupted(let epoch, let step) {
             print("")
-            Console.logger.notice("stopped on request after step \(step) of epoch \(epoch); the state is in \(recorder.url("last.safetensors").path). Continue with: largevae \(cluster == nil ? "train" : "coordinator --bind ...") --resume \(directory.path)")
+            let again = cluster.map { $0.localWorkers > 0 ? "train --workers \($0.localWorkers)" : "coordinator --bind ..." } ?? "train"
+            Console.logger.notice("stopped on request after step \(step) of epoch \(epoch); the state is in \(recorder.url("last.safetensors").path). Continue with: largevae \(again) --resume \(directory.path)")
             throw ExitCode(130)
         } catch let error as TrainingError {
             throw RunFailure(message: "\(error.localizedDescription) The last good checkpoint is \(recorder.url("last.safetensors").path).")
