@@ -47,14 +47,13 @@ public final class ClusterEngine: StepEngine {
     public private(set) var gradientIsFinite = true
     let stats: Tensor<Float>, statsGradient: Tensor<Float>
     let priorUnits: [Range<Int>]
-    /// Element blocks (about 128 K each) that the reduction and the update split over the
-    /// coordinator's threads, each thread taking the next block left.
+    /// Element blocks (at most 64 K each) that the reduction and the update split over the
+    /// coordinator's threads, each thread taking the next block left. The first `earlyBlockCount`
+    /// only data units touch (`GradientRanges.reductionBlocks`): with the VampPrior they are reduced
+    /// while the last prior units still run (`serveLastPhase`), the rest once all are in.
     let blocks: [Range<Int>]
-    let nextBlock = Atomic<Int>(0)
-    /// The reduction's blocks: the first `earlyBlockCount` only data units touch, and are reduced
-    /// while the last prior units still run (`serveLastPhase`); the rest once all are in.
-    let reductionBlocks: [Range<Int>]
     let earlyBlockCount: Int
+    let nextBlock = Atomic<Int>(0)
     /// The coordinator's threads. They poll between the reduction and the update, and park once
     /// the update is done, when the cores are the workers'. Blocks are taken, not assigned, so a
     /// thread that wakes late leaves its share to the others instead of holding them up.
@@ -88,9 +87,8 @@ public final class ClusterEngine: StepEngine {
         ranges = GradientRanges(model: model)
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        blocks = StepPlan.cut(model.layout.count, into: 1 << 17)
         let (early, late) = ranges.reductionBlocks(size: 1 << 16)
-        reductionBlocks = early + late
+        blocks = early + late
         earlyBlockCount = early.count
         // Chunks pay only when pushed during the update; otherwise one chunk, which workers use in place.
         chunkOrder = options.pushParametersDuringUpdate
@@ -115,12 +113,11 @@ public final class ClusterEngine: StepEngine {
 
     var precision: WirePrecision { coordinator.options.precision }
 
-    /// Runs `body(b, t)` for every block b in `first ..< count` (by default every block of
-    /// `blocks`), on the coordinator's threads t (each taking the next block left); `linger` as
-    /// `ThreadPool.run`.
-    func forEachBlock(linger: Bool, from first: Int = 0, count: Int? = nil, _ body: @escaping (_ block: Int, _ thread: Int) -> Void) {
+    /// Runs `body(b, t)` for every block b from `first` on, on the coordinator's threads t (each
+    /// taking the next block left); `linger` as `ThreadPool.run`.
+    func forEachBlock(linger: Bool, from first: Int = 0, _ body: @escaping (_ block: Int, _ thread: Int) -> Void) {
         nextBlock.store(first, ordering: .relaxed)
-        let count = count ?? blocks.count
+        let count = blocks.count
         region = { [unowned self] t in
             while true {
                 let b = nextBlock.add(1, ordering: .relaxed).oldValue
@@ -160,9 +157,9 @@ public final class ClusterEngine: StepEngine {
             let start = ContinuousClock.now
             defer { earlyReductionSeconds += (ContinuousClock.now - start).seconds }
             while early < earlyBlockCount && !allDone() {
-                blockFinite[early] = reduction.reduce(results!, elements: reductionBlocks[early], rows: rows, thread: 0, into: gradient.data)
+                blockFinite[early] = reduction.reduce(results!, elements: blocks[early], rows: rows, thread: 0, into: gradient.data)
                 early += 1
-                try coordinator.serveWaiting()
+                try coordinator.servePass(waiting: .zero)
             }
         }
     }
@@ -251,19 +248,19 @@ public final class ClusterEngine: StepEngine {
         return try losses(data)
     }
 
-    /// Each reduction block's finiteness sum from the last reduction (made once: a step allocates none).
-    lazy var blockFinite = [Double](repeating: 0, count: reductionBlocks.count)
+    /// Each block's finiteness sum from the last reduction (made once: a step allocates none).
+    lazy var blockFinite = [Double](repeating: 0, count: blocks.count)
 
     /// Reduces the data units' and (VampPrior) the prior-backward units' gradients into
-    /// `gradient`, the reduction blocks from `first` on over the coordinator's threads (those
-    /// before it reduced early); returns whether every value summed was finite.
+    /// `gradient`, the blocks from `first` on over the coordinator's threads (those before it
+    /// reduced early); returns whether every value summed was finite.
     func reduce(data: [Unit], backward: [Unit], rows: Int, from first: Int) throws -> Bool {
         if first == 0 { try resolveData(data) }
         if vamp { try resolvePrior(backward, firstSlot: data.count) }
         blockFinite.withUnsafeMutableBufferPointer { f in
             let f = f   // threads write distinct slots
-            forEachBlock(linger: true, from: first, count: reductionBlocks.count) { [reduction, results, reductionBlocks, gradient] b, t in
-                f[b] = reduction.reduce(results!, elements: reductionBlocks[b], rows: rows, thread: t, into: gradient.data)
+            forEachBlock(linger: true, from: first) { [reduction, results, blocks, gradient] b, t in
+                f[b] = reduction.reduce(results!, elements: blocks[b], rows: rows, thread: t, into: gradient.data)
             }
         }
         return blockFinite.allSatisfy { $0 == 0 }

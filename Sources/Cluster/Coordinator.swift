@@ -196,23 +196,20 @@ public final class Coordinator {
     /// - Throws: `StepAbandoned` as soon as `stop` is requested.
     func serve(until condition: () -> Bool) throws {
         while !condition() {
-            if stop?.isRequested == true { throw StepAbandoned() }
-            try dispatch()
-            let wait = Swift.min(options.heartbeat, .milliseconds(200))   // so that a stop is seen soon
-            if let message = try socket.receiveMessage(timeout: wait) {
-                handle(message)
-                while let more = try socket.receiveMessage(timeout: .zero) { handle(more) }   // drain before judging liveness
-            }
-            try housekeeping()
+            try servePass(waiting: Swift.min(options.heartbeat, .milliseconds(200)))   // so that a stop is seen soon
         }
     }
 
-    /// Handles the messages that have arrived, without waiting for more (between pieces of work
-    /// the coordinator does while units are out).
-    func serveWaiting() throws {
+    /// One round of serving: dispatching, then the messages that arrive within `wait` (zero: only
+    /// those already in, between pieces of work the coordinator does while units are out), then
+    /// liveness.
+    func servePass(waiting wait: Duration) throws {
         if stop?.isRequested == true { throw StepAbandoned() }
         try dispatch()
-        while let message = try socket.receiveMessage(timeout: .zero) { handle(message) }
+        if let message = try socket.receiveMessage(timeout: wait) {
+            handle(message)
+            while let more = try socket.receiveMessage(timeout: .zero) { handle(more) }   // drain before judging liveness
+        }
         try housekeeping()
     }
 

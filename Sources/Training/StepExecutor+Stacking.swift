@@ -41,9 +41,14 @@ extension StepExecutor {
     /// Whether stacking units of `rowCounts` rows keeps every bit of this model on this machine
     /// (probed on the first thread, as before a step; the answer is not cached).
     public func stackingKeepsBits(rowCounts: [Int]) -> Bool {
-        var same = false
-        parallelForEach(1) { [unowned self] _, model in same = self.stackingKeepsBits(model, rowCounts: rowCounts) }
-        return same
+        onFirstThread { [unowned self] in self.stackingKeepsBits($0, rowCounts: rowCounts) }
+    }
+
+    /// `probe` run on the first thread with its model replica, as a step's unit would be.
+    func onFirstThread(_ probe: @escaping (LatentModel<T>) -> Bool) -> Bool {
+        var answer = false
+        parallelForEach(1) { _, model in answer = probe(model) }
+        return answer
     }
 
     /// Decides, for the current `dataUnits`, whether threads stack their units, and sets
@@ -53,10 +58,8 @@ extension StepExecutor {
         if !priorStackingPlanned {
             priorStackingPlanned = true
             stackedPriorUnits = priorUnits.isEmpty ? nil : stackedBlocks(count: priorUnits.count) { block in
-                var same = false
                 let units = Array(priorUnits[block])
-                parallelForEach(1) { [unowned self] _, model in same = self.priorStackingKeepsBits(model, units: units) }
-                return same
+                return onFirstThread { [unowned self] in self.priorStackingKeepsBits($0, units: units) }
             }
         }
         stackedUnits = stackedBlocks(count: dataUnits.units.count) { block in

@@ -78,15 +78,23 @@ final class ClusterSession {
     var workerArguments: [String] = []
     /// Start worker i in network namespace lv-w(i+1), connecting to 10.77.0.1 (Tests/cluster/netns.sh).
     var inNamespaces = false
-    /// The local workers' key directory (see `secureLocalWorkers`), removed by `finish`.
-    var keyDirectory: URL?
+    /// Temporary directories only this user can open (the local workers' keys, the coordinator's
+    /// socket), removed by `finish`.
+    var privateDirectories: [URL] = []
+
+    /// A new temporary directory (mode 0700) named after `purpose`, removed by `finish`.
+    func makePrivateDirectory(_ purpose: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("largevae-\(purpose)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        privateDirectories.append(directory)
+        return directory
+    }
 
     /// Makes the coordinator a CURVE server whose only allowed client is a fresh key pair, given
     /// to the local workers through a private temporary directory (call before the engine is made).
     func secureLocalWorkers() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("largevae-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        keyDirectory = directory
+        let directory = try makePrivateDirectory("keys")
         let server = try CurveKeyPair.generate(), client = try CurveKeyPair.generate()
         let paths = try CurveKeyFile.write(client, prefix: directory.appendingPathComponent("worker").path)
         options.security = CurveServerSecurity(keyPair: server, allowedClients: [client.publicKey])
@@ -154,18 +162,13 @@ final class ClusterSession {
             if p.isRunning { p.terminate() }
         }
         children.removeAll()
-        removeKeys()
+        removePrivateDirectories()
     }
 
-    func removeKeys() {
-        if let keyDirectory { try? FileManager.default.removeItem(at: keyDirectory) }
-        keyDirectory = nil
-        if let socketDirectory { try? FileManager.default.removeItem(at: socketDirectory) }
-        socketDirectory = nil
+    func removePrivateDirectories() {
+        for directory in privateDirectories { try? FileManager.default.removeItem(at: directory) }
+        privateDirectories.removeAll()
     }
-
-    /// The directory of `localEndpoint`'s socket, removed by `finish`.
-    var socketDirectory: URL?
 
     /// Binds the coordinator (before the engine is made) where only workers on this machine can
     /// reach it: a Unix-domain socket (`ipc://`) in a fresh private directory, which skips the
@@ -175,20 +178,16 @@ final class ClusterSession {
     func bindLocally() { options.bind = localEndpoint() }
 
     private func localEndpoint() -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("largevae-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let path = directory.appendingPathComponent("coordinator").path
-        guard path.utf8.count < 100,   // sockaddr_un holds 108 bytes with the terminating zero
-              (try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
-                                                         attributes: [.posixPermissions: 0o700])) != nil else {
+        guard let path = try? makePrivateDirectory("socket").appendingPathComponent("coordinator").path,
+              path.utf8.count < 100 else {   // sockaddr_un holds 108 bytes with the terminating zero
             return "tcp://127.0.0.1:*"
         }
-        socketDirectory = directory
         return "ipc://" + path
     }
 
     deinit {
         for p in children where p.isRunning { p.terminate() }
-        removeKeys()
+        removePrivateDirectories()
     }
 }
 
