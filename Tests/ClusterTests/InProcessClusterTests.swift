@@ -77,7 +77,9 @@ final class InProcessClusterTests: XCTestCase {
         let threads = (0..<workers).map { i -> WorkerThread in
             var o = WorkerOptions(endpoint: engine!.coordinator.endpoint, name: "w\(i)")
             if i == 0 { o.injectNaNEvery = poison; o.injectNaNAtEndOf = poisonEndOf }
-            if i == 1 && slowPriorBackward { o.delayPriorBackward = .milliseconds(30) }
+            // Every prior-backward unit ends 10 ms or more apart from the others, whichever worker
+            // holds which: so one is always in while another still runs.
+            if slowPriorBackward { o.delayPriorBackward = .milliseconds(10 + 30 * i) }
             return WorkerThread(o, context: context)
         }
         try engine!.coordinator.waitForWorkers(workers)
@@ -159,7 +161,8 @@ final class InProcessClusterTests: XCTestCase {
     }
 
     /// With the VampPrior the coordinator reduces the elements only data units touch (the decoder)
-    /// while the last prior unit still runs (here worker 1 sleeps before its prior units). A NaN
+    /// while the last prior unit still runs (here the workers sleep 10 and 40 ms before each prior
+    /// backward unit, so that one is always back while another runs). A NaN
     /// at the end of a data unit's gradient, in those early blocks, is found all the same: the
     /// unit is computed again by the other worker, and the bits are a clean run's.
     func testEarlyReduction_FindsNaNInEarlyBlocks_SameBits() throws {
@@ -167,7 +170,7 @@ final class InProcessClusterTests: XCTestCase {
             let config = Self.config(a, .vampprior)
             let local = try localRun(config)
             var metrics: StepMetrics?
-            let slow = try clusterRun(config, workers: 2, slowPriorBackward: true) { metrics = $0 }
+            let slow = try clusterRun(config, workers: 2, slowPriorBackward: true, lastStep: { metrics = $0 })
             XCTAssertGreaterThan(metrics?.earlyReductionSeconds ?? 0, 0, "\(a): no early reduction")
             XCTAssertEqual(slow.0, local.0, "\(a): early reduction")
             let poisoned = try clusterRun(config, workers: 2, poison: 1, poisonEndOf: .data, slowPriorBackward: true)
