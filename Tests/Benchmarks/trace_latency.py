@@ -3,7 +3,9 @@
 sent did its worker log the next receive, on the host's monotonic clock (both stamp it); and each
 worker's median compute time per kind of unit and result part, as the coordinator logged it; and
 each worker's idle time between consecutive units (from the end of one to the start of the next,
-on its own stamps), by the pair of units: what the step's phase boundaries cost it.
+on its own stamps), by the pair of units: what the step's phase boundaries cost it; and the end
+of each step on the coordinator's stamps: how far apart the last phase's results arrived, and
+how long after the last one the reduction and the update ended.
 
     LARGEVAE_LOG=trace largevae bench --workers 2 --models vae/vampprior --runs 1 --steps 60 > trace.txt 2>&1
     python3 Tests/Benchmarks/trace_latency.py trace.txt
@@ -18,6 +20,10 @@ SENT = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): un
 RECEIVED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): received")
 FINISHED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit (\d+) of step (\d+) computed in ([\d.]+) ms")
 COMPUTED = re.compile(r"coordinator: .*: unit \d+ \((\w+)\) part (\d) from (\S+), computed in ([\d.]+) ms")
+ARRIVED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) part (\d) from")
+ROUND = re.compile(r"coordinator: \[Cluster\] round (\d+)")
+REDUCED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): reduced in")
+PUBLISHED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): updated and published")
 
 
 def latencies(lines, skip=5):
@@ -61,6 +67,37 @@ def idle_gaps(lines, skip=5):
     return out
 
 
+def step_ends(lines, skip=5):
+    """Per training step: the spread of the last phase's result arrivals (the prior's backward
+    units with the VampPrior, else the data units' gradients), then the time from the last of them
+    to the end of the reduction and to the end of the update."""
+    steps, current = [], None
+    for line in lines:
+        if m := ROUND.search(line):
+            current = {"last": [], "reduced": None, "published": None}
+            steps.append(current)
+        elif current is None:
+            continue
+        elif m := ARRIVED.search(line):
+            kind, part = m[2], int(m[3])
+            if kind == "priorBackward" or (kind == "data" and part == 1):
+                current["last"].append((kind, float(m[1])))
+        elif m := REDUCED.search(line):
+            current["reduced"] = float(m[1])
+        elif m := PUBLISHED.search(line):
+            current["published"] = float(m[1])
+    out = {"spread": [], "to reduced": [], "to published": []}
+    for step in steps[skip:]:
+        kinds = {k for k, _ in step["last"]}
+        times = [t for k, t in step["last"] if k == ("priorBackward" if "priorBackward" in kinds else "data")]
+        if len(times) < 2 or step["reduced"] is None or step["published"] is None:
+            continue   # an evaluation round, or one worker
+        out["spread"].append(max(times) - min(times))
+        out["to reduced"].append(step["reduced"] - max(times))
+        out["to published"].append(step["published"] - max(times))
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: trace_latency.py TRACE_FILE")
@@ -82,6 +119,16 @@ def main():
     for (worker, pair), v in sorted(idle_gaps(lines).items()):
         if len(v) >= 10:
             print(f"{worker:<10}  {pair:<12} {statistics.median(v):15.2f} {statistics.mean(v):13.2f} {len(v):6d}")
+    ends = step_ends(lines)
+    if ends["spread"]:
+        print()
+        print("step end (coordinator's stamps)               median ms  mean ms  steps")
+        labels = {"spread": "last phase's results, first to last",
+                  "to reduced": "last result to reduction's end",
+                  "to published": "last result to update's end"}
+        for key, label in labels.items():
+            v = ends[key]
+            print(f"{label:<44} {statistics.median(v):9.2f} {statistics.mean(v):8.2f} {len(v):6d}")
 
 
 if __name__ == "__main__":
