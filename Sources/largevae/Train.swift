@@ -92,22 +92,30 @@ struct Train: ParsableCommand {
                               validation: splits.validation, pseudoInputImages: pseudoInputs(runConfig, splits),
                                   engine: cluster?.factory())
         defer { cluster?.finish() }
-        try cluster?.start()
+        let stop = StopRequest()
+        run.stop = stop
+        cluster?.engine?.coordinator.stop = stop   // a coordinator gives its current step (or its wait for workers) up
+        // Caught from before the wait for workers: a signal then must not end the process before
+        // `finish` removes the shared-memory segments and private directories.
+        let signals = Self.onInterrupt { stop.request() }
+        var caught = true
+        func release() { if caught { Self.release(signals); caught = false } }
+        defer { release() }
+        do { try cluster?.start() } catch is StepAbandoned {
+            Console.logger.notice("stopped on request while waiting for workers; nothing was trained")
+            throw ExitCode(130)
+        }
         let recorder = try RunRecorder(directory: directory, imageHeight: data.height, imageWidth: data.width,
                                        showcase: splits.validation.firstImages(16))
         if resume != nil { try restore(run, recorder) }
         attach(recorder, epochs: runConfig.training.epochs)
         recorder.stepLog = stepLog
-        let stop = StopRequest()
-        run.stop = stop
-        cluster?.engine?.coordinator.stop = stop   // a coordinator gives its current step up
         if run.epoch == 0 && run.stepInEpoch == 0 {   // a good checkpoint exists before the first step, should that step fail
             try recorder.saveState(run)
         }
         Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
         do {
-            let signals = Self.onInterrupt { stop.request() }
-            defer { Self.release(signals) }   // evaluation after training stops on the first signal, as usual
+            defer { release() }   // evaluation after training stops on the first signal, as usual
             try run.run(observer: recorder)
         } catch TrainingError.interrupted(let epoch, let step) {
             print("")

@@ -87,6 +87,24 @@ extension ClusterProcessTests {
         return (worker, id)
     }
 
+    /// SIGINT while the coordinator waits for its second worker, the first already on the
+    /// shared-memory path: it stops with exit 130, tells that worker the run is over, and leaves no
+    /// segment (before, a signal in that wait ended the process before it could remove it).
+    func testSharedMemory_InterruptedWhileWaitingForWorkers_SegmentRemoved() throws {
+        let (coordinator, endpoint) = try coordinatorOnAnyPort(["--min-workers", "2"] + args("vae")
+                                                               + ["--run-dir", runDirectory("shm-wait-interrupted").path])
+        defer { if coordinator.process.isRunning { coordinator.process.terminate() } }
+        let worker = try Spawned(["worker", "--connect", endpoint, "--name", "early"])
+        defer { if worker.process.isRunning { worker.process.terminate() } }
+        XCTAssertTrue(coordinator.waitFor("worker early exchanges parameters and results through shared memory"), coordinator.output)
+        let id = try XCTUnwrap(runID(in: coordinator.output), coordinator.output)
+        XCTAssertEqual(segments(ofRun: id).count, 1)
+        kill(coordinator.process.processIdentifier, SIGINT)
+        XCTAssertEqual(coordinator.finish(seconds: 30), 130, coordinator.output)
+        XCTAssertEqual(segments(ofRun: id), [])
+        XCTAssertEqual(worker.finish(seconds: 30), 0, worker.output)
+    }
+
     /// A worker that notices its killed coordinator's silence removes the segment it left, as its
     /// creator is gone.
     func testSharedMemory_KilledCoordinatorsSegmentRemovedByItsWorker() throws {
