@@ -22,13 +22,22 @@ final class Spawned: @unchecked Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+        reader = pipe.fileHandleForReading
+        reader.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
+            // At the end of the output, stop watching: a handler left on a finished pipe fires
+            // again and again, and its dispatch source outlived the handle (a crash in libdispatch).
+            if data.isEmpty { handle.readabilityHandler = nil; return }
+            guard let self else { return }
             self.lock.lock(); self.text += String(decoding: data, as: UTF8.self); self.lock.unlock()
         }
         try process.run()
     }
+
+    /// The read end of the process's output pipe.
+    private let reader: FileHandle
+
+    deinit { reader.readabilityHandler = nil }
 
     var output: String { lock.lock(); defer { lock.unlock() }; return text }
 
