@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import Tensor
 import NN
 import VAE
@@ -62,9 +63,13 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     /// Per thread: the row groups of its stacked pass (data or prior), and its stacked units' noise.
     let stackGroups: [RowGroups<T>], stackNoise: [Workspace<T>]
 
-    /// - Parameter stacking: let a thread run its data units as one pass where that keeps every
-    ///   bit (default: unless `LARGEVAE_STACK_UNITS=0`).
-    public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1, stacking: Bool = StepExecutor.stackingAllowed) {
+    /// - Parameters:
+    ///   - stacking: let a thread run its data units as one pass where that keeps every bit
+    ///     (default: unless `LARGEVAE_STACK_UNITS=0`).
+    ///   - blockSize: elements per block that threads claim in the reduction and the update
+    ///     (default 64 K; one block for one thread). Any size gives the same bits.
+    public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1, stacking: Bool = StepExecutor.stackingAllowed,
+                blockSize: Int? = nil) {
         precondition(threads >= 1, "at least one thread")
         self.stacking = stacking
         stackGroups = (0..<threads).map { _ in RowGroups() }
@@ -85,9 +90,10 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         let leaves = Swift.max(plan.dataUnits(rows: plan.batchSize).count, plan.priorUnits(components: k).count)
         reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: threads, maximumUnits: leaves)
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        reductionBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
+        let blockSize = Swift.max(blockSize ?? (threads == 1 ? p : Self.claimedBlockSize), 1)
+        reductionBlocks = StepPlan.cut(p, into: blockSize)
         blockFinite = [Bool](repeating: true, count: reductionBlocks.count)
-        updateBlocks = StepPlan.cut(p, into: Swift.max((p + threads - 1) / threads, 1))
+        updateBlocks = StepPlan.cut(p, into: blockSize)
         pool.setWork { [unowned self] t in self.work(thread: t) }
         let encoderBase = ranges.priorEncoder.lowerBound, pseudoBase = ranges.pseudoInputs.lowerBound
         let rowsPerUnit = config.inputSize * plan.priorUnitSize
@@ -99,6 +105,13 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     deinit { unitLosses.deallocate() }
 
     var layout: ParameterLayout { replicas[0].layout }
+
+    /// Elements per block of the reduction and update phases with several threads, by default.
+    /// Threads claim blocks as they go (`nextBlock`), so one that started late or was slowed takes
+    /// fewer; the blocks are element-wise independent, so the claiming order changes no bit.
+    static var claimedBlockSize: Int { 1 << 16 }
+    /// The next unclaimed block of the current reduction or update phase.
+    let nextBlock = BlockCounter()
 
     /// The stages of a step that run units side by side.
     enum Phase { case priorForward, data, priorBackward, reduceData, update, custom }
@@ -115,10 +128,11 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     var state: StepState?
     var phase = Phase.data
 
-    /// The work of thread `t` in the current phase: every unit `i ≡ t (mod threads)`. Phases run
-    /// only from here, through the pool's closure, which the compiler specialises for `T` where the
-    /// executor is made; model code called straight from `run` (reached through `StepEngine`)
-    /// would run generic, unspecialised (measured 2.5× slower in a prototype that did).
+    /// The work of thread `t` in the current phase: every unit `i ≡ t (mod threads)`, or for the
+    /// reduction and the update, the blocks it claims. Phases run only from here, through the
+    /// pool's closure, which the compiler specialises for `T` where the executor is made; model
+    /// code called straight from `run` (reached through `StepEngine`) would run generic,
+    /// unspecialised (measured 2.5× slower in a prototype that did).
     func work(thread t: Int) {
         let count: Int
         switch phase {
@@ -128,8 +142,12 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         case .data:
             if stackedUnits != nil { stackedDataUnits(thread: t, state!); return }
             count = dataUnits.units.count
-        case .reduceData: count = reductionBlocks.count
-        case .update: count = updateBlocks.count
+        case .reduceData:
+            while let b = claimBlock(of: reductionBlocks.count) { reduceData(block: b, thread: t) }
+            return
+        case .update:
+            while let b = claimBlock(of: updateBlocks.count) { update!(updateBlocks[b]) }
+            return
         case .custom: count = customCount
         }
         var i = t
@@ -138,16 +156,23 @@ public final class StepExecutor<T: Scalar>: StepEngine {
             case .priorForward: priorForward(unit: i, thread: t, state!)
             case .data: dataUnit(i, thread: t, state!)
             case .priorBackward: priorBackward(unit: i, thread: t, state!)
-            case .reduceData: reduceData(block: i, thread: t)
-            case .update: update!(updateBlocks[i])
             case .custom: custom!(i, replicas[t])
+            case .reduceData, .update: preconditionFailure("blocks are claimed, not dealt")
             }
             i += threads
         }
     }
 
+    /// The next unclaimed block index below `count`, or nil when all are taken.
+    @inline(__always)
+    func claimBlock(of count: Int) -> Int? {
+        let b = nextBlock.value.add(1, ordering: .relaxed).oldValue
+        return b < count ? b : nil
+    }
+
     func runPhase(_ phase: Phase) {
         self.phase = phase
+        nextBlock.value.store(0, ordering: .relaxed)   // published to the helpers by the pool's start
         pool.run()
     }
 
@@ -299,4 +324,10 @@ public final class StepExecutor<T: Scalar>: StepEngine {
             priorGradients.append(ParameterVector(layout: layout))
         }
     }
+}
+
+/// A counter that threads take block indices from (in a class of its own: an `Atomic` stored in
+/// the generic executor crashes this compiler).
+final class BlockCounter: Sendable {
+    let value = Atomic<Int>(0)
 }

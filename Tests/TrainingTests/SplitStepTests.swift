@@ -67,10 +67,14 @@ final class SplitStepTests: XCTestCase {
         }
     }
 
-    /// Several Adam steps with 1 and with 3 threads end on the same bits.
+    /// Several Adam steps with 1 and with 3 threads end on the same bits, also when the threads
+    /// claim the reduction's and the update's blocks many at a time (blocks of 7 elements).
     func testTraining_ParametersBitIdenticalAcrossThreads() throws {
-        func train(threads: Int) throws -> [UInt32] {
-            let trainer = Trainer<Float>(config: Self.config(.hvae), plan: plan, threads: threads, seed: 5)
+        func train(threads: Int, blockSize: Int? = nil) throws -> [UInt32] {
+            let plan = self.plan
+            let trainer = Trainer<Float>(config: Self.config(.hvae), plan: plan, threads: threads, seed: 5) {
+                StepExecutor(model: $0, plan: $1, threads: threads, blockSize: blockSize)
+            }
             let x = batch(rows: 12, d: 20)
             for s in 0..<4 {
                 try x.withUnsafeBufferPointer {
@@ -79,7 +83,10 @@ final class SplitStepTests: XCTestCase {
             }
             return trainer.values.storage.scalars.map(\.bitPattern)
         }
-        XCTAssertEqual(try train(threads: 1), try train(threads: 3))
+        let one = try train(threads: 1)
+        XCTAssertEqual(one, try train(threads: 3))
+        XCTAssertEqual(one, try train(threads: 2, blockSize: 7))
+        XCTAssertEqual(one, try train(threads: 3, blockSize: 7))
     }
 
     /// A data unit's ∂loss/∂S is final when `dStatsReady` is called (a worker sends it from
