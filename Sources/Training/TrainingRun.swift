@@ -59,6 +59,9 @@ public final class StopRequest: @unchecked Sendable {
     private var flag = false
     public init() {}
     public func request() { lock.lock(); flag = true; lock.unlock() }
+    /// Requests a stop; true when this is the first request (one test-and-set, for handlers that
+    /// may run side by side).
+    public func requestFirst() -> Bool { lock.lock(); defer { lock.unlock() }; let first = !flag; flag = true; return first }
     public var isRequested: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
 

@@ -138,11 +138,21 @@ public final class SharedSegment: @unchecked Sendable {
     /// segments are never touched (in another PID namespace a live creator may look gone: its
     /// later workers then only fall back to the socket).
     public static func removeStale() -> [String] {
+        removeNames { pid in pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH }
+    }
+
+    /// Removes the names of this process's own segments (a process about to exit without running
+    /// its deinitialisers, on a second stop signal); returns them.
+    public static func removeOwn() -> [String] {
+        removeNames { $0 == getpid() }
+    }
+
+    /// Removes the names of `largevae-RUN-PID-…` regular files of this user whose PID `matches`.
+    private static func removeNames(creator matches: (Int32) -> Bool) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { name in
             let fields = name.split(separator: "-")
-            guard fields.count >= 4, fields[0] == "largevae", let pid = Int32(fields[2]), pid > 0, pid != getpid() else { return false }
-            guard kill(pid, 0) != 0 && errno == ESRCH else { return false }
+            guard fields.count >= 4, fields[0] == "largevae", let pid = Int32(fields[2]), pid > 0, matches(pid) else { return false }
             let path = directory + "/" + name
             var info = stat()
             guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid() else { return false }

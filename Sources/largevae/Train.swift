@@ -6,6 +6,7 @@ import VAE
 import Training
 import Datasets
 import Artifacts
+import Transport
 
 /// `largevae train`: one training run, start to finish, leaving a run directory behind.
 struct Train: ParsableCommand {
@@ -35,17 +36,17 @@ struct Train: ParsableCommand {
 
     enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
 
-    /// On SIGINT or SIGTERM, calls `handler` once (the run then stops after its current step, or a
-    /// coordinator gives that step up at once, since its workers may be gone too, and saves the
-    /// state of the last completed step); a second signal ends the process at once.
-    static func onInterrupt(_ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in
+    /// Catches SIGINT and SIGTERM until the process ends. The first calls `handler` once (the run
+    /// then stops after its current step, or a coordinator gives that step up at once, since its
+    /// workers may be gone too, and saves the state of the last completed step); a second one, or
+    /// any one once `signalled` was requested (training is over), ends the process at once
+    /// through `quitNow`.
+    static func onInterrupt(_ signalled: StopRequest, _ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in   // one `signalled` for both: SIGINT then SIGTERM is a second signal too
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            let seen = StopRequest()
             source.setEventHandler {
-                if seen.isRequested { Foundation.exit(130) }
-                seen.request()
+                guard signalled.requestFirst() else { quitNow() }
                 FileHandle.standardError.write(Data("\nstopping: the state after the last completed step is saved (signal again to quit now)\n".utf8))
                 handler()
             }
@@ -54,10 +55,18 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Stops catching the signals `onInterrupt` caught; they act as before again.
-    static func release(_ sources: [DispatchSourceSignal]) {
-        for source in sources { source.cancel() }
-        for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
+    /// Ends the process at once with status 130, first removing the names that would otherwise
+    /// outlive it: its shared-memory segments and its private temporary directories (the local
+    /// workers' socket and keys), both found by this process's id in their names.
+    static func quitNow() -> Never {
+        _ = SharedSegment.removeOwn()
+        let temporary = FileManager.default.temporaryDirectory
+        let mine = "-\(getpid())-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        where name.hasPrefix("largevae-") && name.contains(mine) {
+            try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+        }
+        Foundation.exit(130)
     }
 
     func validate() throws {
@@ -97,10 +106,9 @@ struct Train: ParsableCommand {
         cluster?.engine?.coordinator.stop = stop   // a coordinator gives its current step (or its wait for workers) up
         // Caught from before the wait for workers: a signal then must not end the process before
         // `finish` removes the shared-memory segments and private directories.
-        let signals = Self.onInterrupt { stop.request() }
-        var caught = true
-        func release() { if caught { Self.release(signals); caught = false } }
-        defer { release() }
+        let signalled = StopRequest()
+        let signals = Self.onInterrupt(signalled) { stop.request() }
+        defer { withExtendedLifetime(signals) {} }
         do { try cluster?.start() } catch is StepAbandoned {
             Console.logger.notice("stopped on request while waiting for workers; nothing was trained")
             throw ExitCode(130)
@@ -115,7 +123,9 @@ struct Train: ParsableCommand {
         }
         Console.logger.info("training \(runConfig.model.architecture)/\(runConfig.model.prior)/\(runConfig.model.likelihood) on \(name.rawValue) (\(splits.train.count) train, \(splits.validation.count) validation, \(splits.test.count) test) into \(directory.path)")
         do {
-            defer { release() }   // evaluation after training stops on the first signal, as usual
+            // Once training is over, a signal (in the evaluation, or while the workers are
+            // reaped) quits at once, as it would by default, but without leaving names behind.
+            defer { _ = signalled.requestFirst() }
             try run.run(observer: recorder)
         } catch TrainingError.interrupted(let epoch, let step) {
             print("")

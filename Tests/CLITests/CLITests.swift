@@ -22,8 +22,13 @@ final class CLITests: XCTestCase {
         makeFixtures()
     }
 
+    /// Removes `work` when the test process exits: every class of this bundle writes there (and
+    /// makes the fixtures again in its own `setUp`), so no class's tear-down is the last.
+    static let removeWorkAtExit: Void = { atexit { try? FileManager.default.removeItem(at: CLITests.work) } }()
+
     /// The random Frey Faces file, written once per process.
     static func makeFixtures() {
+        _ = removeWorkAtExit
         let frey = dataDirectory.appendingPathComponent("frey")
         try? FileManager.default.createDirectory(at: frey, withIntermediateDirectories: true)
         var bytes: [UInt8] = [0, 0, 8, 3]
@@ -34,10 +39,6 @@ final class CLITests: XCTestCase {
         if !FileManager.default.fileExists(atPath: file.path) { try? Data(bytes).write(to: file) }
     }
 
-    override class func tearDown() {
-        try? FileManager.default.removeItem(at: work)
-        super.tearDown()
-    }
 
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 

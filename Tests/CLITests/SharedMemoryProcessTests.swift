@@ -105,6 +105,52 @@ extension ClusterProcessTests {
         XCTAssertEqual(worker.finish(seconds: 30), 0, worker.output)
     }
 
+    /// The names in `/dev/shm` and the temporary directory that carry process `pid`'s id: its
+    /// shared-memory segments and its private directories.
+    func names(ofProcess pid: Int32) -> [String] {
+        let temporary = FileManager.default.temporaryDirectory.path
+        return [SharedSegment.directory, temporary].flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { $0.hasPrefix("largevae-") && $0.contains("-\(pid)-") }.map { "\(directory)/\($0)" }
+        }
+    }
+
+    /// The processes whose parent is `pid` (from `/proc/*/stat`).
+    func children(of pid: Int32) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let end = stat.range(of: ") ", options: .backwards) else { return nil }
+            let fields = stat[end.upperBound...].split(separator: " ")   // state, ppid, …
+            return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+        }
+    }
+
+    /// A second stop signal while the first stop still runs (it waits for the local workers to
+    /// exit, and they are stopped with SIGSTOP here): the process quits at once with status 130,
+    /// and on the way out removes its shared-memory segment and its private socket directory,
+    /// which outlived it before.
+    func testSecondSignal_QuitsAtOnce_LeavesNoSegmentOrDirectory() throws {
+        let train = try Spawned(["train"] + args("vae") + ["--workers", "2", "--epochs", "500",
+                                                          "--run-dir", runDirectory("second-signal").path])
+        defer { if train.process.isRunning { train.process.terminate() } }
+        let pid = train.process.processIdentifier
+        XCTAssertTrue(train.waitFor("epoch 1 "), train.output)
+        let workers = children(of: pid)
+        defer { for w in workers { kill(w, SIGKILL) } }
+        XCTAssertEqual(workers.count, 2, train.output)
+        for w in workers { kill(w, SIGSTOP) }
+        let left = names(ofProcess: pid)
+        XCTAssertTrue(left.contains { $0.hasPrefix(SharedSegment.directory) }, "\(left)")
+        XCTAssertTrue(left.contains { $0.contains("largevae-socket-") }, "\(left)")
+        kill(pid, SIGINT)
+        XCTAssertTrue(train.waitFor("stopping:"), train.output)
+        usleep(300_000)
+        XCTAssertTrue(train.process.isRunning, "the first stop waits for the stopped workers: \(train.output)")
+        kill(pid, SIGTERM)
+        XCTAssertEqual(train.finish(seconds: 5), 130, train.output)
+        XCTAssertEqual(names(ofProcess: pid), [])
+    }
+
     /// A worker that notices its killed coordinator's silence removes the segment it left, as its
     /// creator is gone.
     func testSharedMemory_KilledCoordinatorsSegmentRemovedByItsWorker() throws {
