@@ -39,7 +39,6 @@ final class CLITests: XCTestCase {
         if !FileManager.default.fileExists(atPath: file.path) { try? Data(bytes).write(to: file) }
     }
 
-
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
     @discardableResult
