@@ -135,7 +135,7 @@ else
 fi
 check "local.sh left no process or socket directory" no_leftovers "$tmp"
 export FAKE_LARGEVAE_TRAIN_SECONDS=100
-start_bg "$tmp/int.out" cluster/local.sh 2 "${long[@]}"
+start_bg "$tmp/int.out" cluster/local.sh 2 "${long[@]}" --run-dir "$tmp/run int"
 check "local.sh exits 130 on Ctrl-C" interrupt "${bg[-1]}" "$tmp/int.out" "listening on"
 check "  and leaves nothing behind" no_leftovers "$tmp"
 
@@ -188,7 +188,7 @@ check "workers connect to LARGEVAE_CONNECT_HOST" test "$(grep -c "worker --conne
 check "ssh.sh left no process or pid file" no_leftovers ":$LARGEVAE_PORT"
 
 export FAKE_LARGEVAE_TRAIN_SECONDS=100
-LARGEVAE_CONNECT_HOST=127.0.0.1 start_bg "$tmp/int2.out" cluster/ssh.sh "$tmp/hosts2" 1 "${long[@]}"
+LARGEVAE_CONNECT_HOST=127.0.0.1 start_bg "$tmp/int2.out" cluster/ssh.sh "$tmp/hosts2" 1 "${long[@]}" --run-dir "$tmp/run int2"
 check "ssh.sh exits 130 on Ctrl-C" interrupt "${bg[-1]}" "$tmp/int2.out" "listening on"
 check "  and ends the remote coordinator and workers" no_leftovers ":$LARGEVAE_PORT"
 
