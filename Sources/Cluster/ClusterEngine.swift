@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Logging
 import Tensor
 import NN
@@ -47,13 +46,13 @@ public final class ClusterEngine: StepEngine {
     public private(set) var gradientIsFinite = true
     let stats: Tensor<Float>, statsGradient: Tensor<Float>
     let priorUnits: [Range<Int>]
-    /// Element blocks (at most 64 K each) that the reduction and the update split over the
+    /// Element blocks (at most `BlockClaims.blockSize` each) that the reduction and the update split over the
     /// coordinator's threads, each thread taking the next block left. The first `earlyBlockCount`
     /// only data units touch (`GradientRanges.reductionBlocks`): with the VampPrior they are reduced
     /// while the last prior units still run (`serveLastPhase`), the rest once all are in.
     let blocks: [Range<Int>]
     let earlyBlockCount: Int
-    let nextBlock = Atomic<Int>(0)
+    let claims = BlockClaims()
     /// The coordinator's threads. They poll between the reduction and the update, and park once
     /// the update is done, when the cores are the workers'. Blocks are taken, not assigned, so a
     /// thread that wakes late leaves its share to the others instead of holding them up.
@@ -76,8 +75,6 @@ public final class ClusterEngine: StepEngine {
     var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
-    /// Time spent reducing early blocks in the current step (`serveLastPhase`).
-    var earlyReductionSeconds = 0.0
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -87,7 +84,7 @@ public final class ClusterEngine: StepEngine {
         ranges = GradientRanges(model: model)
         let k = config.components, w = 2 * config.latentSize
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        let (early, late) = ranges.reductionBlocks(size: 1 << 16)
+        let (early, late) = ranges.reductionBlocks(size: BlockClaims.blockSize)
         blocks = early + late
         earlyBlockCount = early.count
         // Chunks pay only when pushed during the update; otherwise one chunk, which workers use in place.
@@ -116,28 +113,25 @@ public final class ClusterEngine: StepEngine {
     /// Runs `body(b, t)` for every block b from `first` on, on the coordinator's threads t (each
     /// taking the next block left); `linger` as `ThreadPool.run`.
     func forEachBlock(linger: Bool, from first: Int = 0, _ body: @escaping (_ block: Int, _ thread: Int) -> Void) {
-        nextBlock.store(first, ordering: .relaxed)
+        claims.reset(to: first)
         let count = blocks.count
         region = { [unowned self] t in
-            while true {
-                let b = nextBlock.add(1, ordering: .relaxed).oldValue
-                if b >= count { return }
-                body(b, t)
-            }
+            while let b = claims.take(below: count) { body(b, t) }
         }
         pool.run(linger: linger)
         region = { _ in }
     }
 
     /// Serves until every unit of the step's last phase (and of `others`) is done, and returns how
-    /// many early reduction blocks it reduced meanwhile. Once the first of the last units is in,
-    /// its worker's core is free: with `reducingEarly` (the data units of a VampPrior step, all
-    /// in), this thread reduces the early blocks there one by one, reading the socket between
-    /// blocks, until the last unit is in; then (or at once without early blocks) the coordinator's
-    /// threads are woken to wait there awake for the reduction instead of being woken late.
+    /// many early reduction blocks it reduced meanwhile, and in how long. Once the first of the
+    /// last units is in, its worker's core is free: with `reducingEarly` (the data units of a
+    /// VampPrior step, all in), this thread reduces the early blocks there one by one, reading the
+    /// socket between blocks, until the last unit is in; then (or at once without early blocks)
+    /// the coordinator's threads are woken to wait there awake for the reduction instead of being
+    /// woken late.
     func serveLastPhase(_ last: [Unit], alsoAwaiting others: [Unit] = [], reducingEarly data: [Unit]? = nil,
-                        rows: Int = 0) throws -> Int {
-        var prewoken = false, early = 0
+                        rows: Int = 0) throws -> (blocks: Int, seconds: Double) {
+        var prewoken = false, early = 0, seconds = 0.0
         func allDone() -> Bool { last.allSatisfy(\.done) && others.allSatisfy(\.done) }
         func earlyReady() -> Bool {
             guard let data, early < earlyBlockCount, last.contains(where: \.done) else { return false }
@@ -152,10 +146,10 @@ public final class ClusterEngine: StepEngine {
                 }
                 return false
             }
-            if allDone() || !earlyReady() { return early }
+            if allDone() || !earlyReady() { return (early, seconds) }
             if early == 0 { try resolveData(data!) }
             let start = ContinuousClock.now
-            defer { earlyReductionSeconds += (ContinuousClock.now - start).seconds }
+            defer { seconds += (ContinuousClock.now - start).seconds }
             while early < earlyBlockCount && !allDone() {
                 blockFinite[early] = reduction.reduce(results!, elements: blocks[early], rows: rows, thread: 0, into: gradient.data)
                 early += 1
@@ -203,7 +197,7 @@ public final class ClusterEngine: StepEngine {
         let stepStart = ContinuousClock.now
         lastRunValues = values
         let data = try dataPhases(x: x, rows: rows, beta: beta, values: values, noise: noise, gradient: true)
-        var backward: [Unit] = [], early = 0
+        var backward: [Unit] = [], early = (blocks: 0, seconds: 0.0)
         if vamp {
             reduction.reduceStatsGradients(leafCount: data.count, leaf: { self.statsGradientLeaf(data[$0], unit: $0) },
                                            count: stats.count, thread: 0, into: statsGradient.data)
@@ -219,7 +213,7 @@ public final class ClusterEngine: StepEngine {
             _ = try serveLastPhase(data)
         }
         let reduceStart = ContinuousClock.now
-        gradientIsFinite = try reduce(data: data, backward: backward, rows: rows, from: early)
+        gradientIsFinite = try reduce(data: data, backward: backward, rows: rows, from: early.blocks)
         // The gradients' values were checked only by the reduction: on NaN or infinity, the units
         // that carried it are computed again (elsewhere if possible) and the step reduced anew.
         let reduced = data + backward
@@ -234,8 +228,7 @@ public final class ClusterEngine: StepEngine {
         var m = StepMetrics()
         m.seconds = (end - stepStart).seconds
         m.updateSeconds = (end - reduceStart).seconds
-        m.earlyReductionSeconds = earlyReductionSeconds
-        earlyReductionSeconds = 0
+        m.earlyReductionSeconds = early.seconds
         m.workers = Double(coordinator.workers.count)
         m.computeSeconds = (now.computeSeconds - before.computeSeconds) / Swift.max(m.workers, 1)
         m.communicationSeconds = Swift.max(0, m.seconds - m.computeSeconds - m.updateSeconds)

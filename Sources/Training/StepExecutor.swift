@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 import Tensor
 import NN
 import VAE
@@ -67,7 +66,7 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     ///   - stacking: let a thread run its data units as one pass where that keeps every bit
     ///     (default: unless `LARGEVAE_STACK_UNITS=0`).
     ///   - blockSize: elements per block that threads claim in the reduction and the update
-    ///     (default 64 K; one block for one thread). Any size gives the same bits.
+    ///     (default `BlockClaims.blockSize`; one block for one thread). Any size gives the same bits.
     public init(model: LatentModel<T>, plan: StepPlan, threads: Int = 1, stacking: Bool = StepExecutor.stackingAllowed,
                 blockSize: Int? = nil) {
         precondition(threads >= 1, "at least one thread")
@@ -90,7 +89,7 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         let leaves = Swift.max(plan.dataUnits(rows: plan.batchSize).count, plan.priorUnits(components: k).count)
         reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: threads, maximumUnits: leaves)
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
-        let blockSize = Swift.max(blockSize ?? (threads == 1 ? p : Self.claimedBlockSize), 1)
+        let blockSize = Swift.max(blockSize ?? (threads == 1 ? p : BlockClaims.blockSize), 1)
         reductionBlocks = StepPlan.cut(p, into: blockSize)
         blockFinite = [Bool](repeating: true, count: reductionBlocks.count)
         updateBlocks = StepPlan.cut(p, into: blockSize)
@@ -106,12 +105,8 @@ public final class StepExecutor<T: Scalar>: StepEngine {
 
     var layout: ParameterLayout { replicas[0].layout }
 
-    /// Elements per block of the reduction and update phases with several threads, by default.
-    /// Threads claim blocks as they go (`nextBlock`), so one that started late or was slowed takes
-    /// fewer; the blocks are element-wise independent, so the claiming order changes no bit.
-    static var claimedBlockSize: Int { 1 << 16 }
-    /// The next unclaimed block of the current reduction or update phase.
-    let nextBlock = BlockCounter()
+    /// The blocks of the current reduction or update phase that threads have taken.
+    let claims = BlockClaims()
 
     /// The stages of a step that run units side by side.
     enum Phase { case priorForward, data, priorBackward, reduceData, update, custom }
@@ -143,10 +138,10 @@ public final class StepExecutor<T: Scalar>: StepEngine {
             if stackedUnits != nil { stackedDataUnits(thread: t, state!); return }
             count = dataUnits.units.count
         case .reduceData:
-            while let b = claimBlock(of: reductionBlocks.count) { reduceData(block: b, thread: t) }
+            while let b = claims.take(below: reductionBlocks.count) { reduceData(block: b, thread: t) }
             return
         case .update:
-            while let b = claimBlock(of: updateBlocks.count) { update!(updateBlocks[b]) }
+            while let b = claims.take(below: updateBlocks.count) { update!(updateBlocks[b]) }
             return
         case .custom: count = customCount
         }
@@ -163,16 +158,9 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         }
     }
 
-    /// The next unclaimed block index below `count`, or nil when all are taken.
-    @inline(__always)
-    func claimBlock(of count: Int) -> Int? {
-        let b = nextBlock.value.add(1, ordering: .relaxed).oldValue
-        return b < count ? b : nil
-    }
-
     func runPhase(_ phase: Phase) {
         self.phase = phase
-        nextBlock.value.store(0, ordering: .relaxed)   // published to the helpers by the pool's start
+        claims.reset()
         pool.run()
     }
 
@@ -324,10 +312,4 @@ public final class StepExecutor<T: Scalar>: StepEngine {
             priorGradients.append(ParameterVector(layout: layout))
         }
     }
-}
-
-/// A counter that threads take block indices from (in a class of its own: an `Atomic` stored in
-/// the generic executor crashes this compiler).
-final class BlockCounter: Sendable {
-    let value = Atomic<Int>(0)
 }

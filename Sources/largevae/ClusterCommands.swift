@@ -82,13 +82,24 @@ final class ClusterSession {
     /// socket), removed by `finish`.
     var privateDirectories: [URL] = []
 
-    /// A new temporary directory (mode 0700) named after `purpose`, removed by `finish`.
+    /// A new temporary directory (mode 0700), `largevae-PURPOSE-PID-RANDOM`, removed by `finish`.
     func makePrivateDirectory(_ purpose: String) throws -> URL {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("largevae-\(purpose)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         privateDirectories.append(directory)
         return directory
+    }
+
+    /// Removes this process's private directories found by name (`makePrivateDirectory`), for a
+    /// process that quits at once without its session's `finish` (`Train.quitNow`).
+    static func removeOwnPrivateDirectories() {
+        let temporary = FileManager.default.temporaryDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] {
+            let fields = name.split(separator: "-")
+            guard fields.count == 4, fields[0] == "largevae", Int32(fields[2]) == getpid() else { continue }
+            try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+        }
     }
 
     /// Makes the coordinator a CURVE server whose only allowed client is a fresh key pair, given

@@ -60,12 +60,7 @@ struct Train: ParsableCommand {
     /// workers' socket and keys), both found by this process's id in their names.
     static func quitNow() -> Never {
         _ = SharedSegment.removeOwn()
-        let temporary = FileManager.default.temporaryDirectory
-        let mine = "-\(getpid())-"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
-        where name.hasPrefix("largevae-") && name.contains(mine) {
-            try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
-        }
+        ClusterSession.removeOwnPrivateDirectories()
         Foundation.exit(130)
     }
 

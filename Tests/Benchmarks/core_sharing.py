@@ -62,8 +62,8 @@ def main():
     period = (every[-1][3] - every[0][3]) * cpus / len(every)
     usual = {}
     for w, pid in pids.items():
-        cpus = Counter(cpu for _, tid, cpu, _ in every if tid == pid)
-        usual[w] = cpus.most_common(1)[0][0] if cpus else None
+        seen = Counter(cpu for _, tid, cpu, _ in every if tid == pid)
+        usual[w] = seen.most_common(1)[0][0] if seen else None
     spans = sorted((a, b, usual[w]) for w, v in units.items() for a, b in v if w in usual)
     starts = [s[0] for s in spans]
     taken = Counter()

@@ -91,7 +91,7 @@ def step_ends(lines, skip=5):
         kinds = {k for k, _ in step["last"]}
         times = [t for k, t in step["last"] if k == ("priorBackward" if "priorBackward" in kinds else "data")]
         if len(times) < 2 or step["reduced"] is None or step["published"] is None:
-            continue   # an evaluation round, or one worker
+            continue   # an evaluation round, or a step with a single last unit
         out["spread"].append(max(times) - min(times))
         out["to reduced"].append(step["reduced"] - max(times))
         out["to published"].append(step["published"] - max(times))

@@ -159,7 +159,7 @@ final class ClusterProcessTests: XCTestCase {
         defer { train.process.terminate(); train.finish(seconds: 30) }
         XCTAssertTrue(train.waitFor("epoch 1", seconds: 120), train.output)
         let pid = train.process.processIdentifier
-        let children = try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8).split(separator: " ").compactMap { Int32($0) }
+        let children = try childProcesses(of: pid)
         XCTAssertEqual(children.count, 2, train.output)
         for child in children {
             let cmdline = try String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8).split(separator: "\0").map(String.init)
@@ -172,6 +172,11 @@ final class ClusterProcessTests: XCTestCase {
             XCTAssertEqual(cmdline.firstIndex(of: "--poll-ms").map { cmdline[$0 + 1] }, cpus.count == 2 ? "20" : nil,
                            "local-\(i) polls for its messages when it has a CPU of its own and the workers fill the CPUs")
         }
+    }
+
+    /// The processes that process `pid`'s main thread started.
+    func childProcesses(of pid: Int32) throws -> [Int32] {
+        try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8).split(separator: " ").compactMap { Int32($0) }
     }
 
     /// Thread `task` of process `pid`'s scheduling policy (`/proc/…/stat` field 41; 5 is SCHED_IDLE).

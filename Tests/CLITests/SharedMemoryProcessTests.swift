@@ -115,16 +115,6 @@ extension ClusterProcessTests {
         }
     }
 
-    /// The processes whose parent is `pid` (from `/proc/*/stat`).
-    func children(of pid: Int32) -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let end = stat.range(of: ") ", options: .backwards) else { return nil }
-            let fields = stat[end.upperBound...].split(separator: " ")   // state, ppid, …
-            return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
-        }
-    }
-
     /// A second stop signal while the first stop still runs (it waits for the local workers to
     /// exit, and they are stopped with SIGSTOP here): the process quits at once with status 130,
     /// and on the way out removes its shared-memory segment and its private socket directory,
@@ -135,7 +125,7 @@ extension ClusterProcessTests {
         defer { if train.process.isRunning { train.process.terminate() } }
         let pid = train.process.processIdentifier
         XCTAssertTrue(train.waitFor("epoch 1 "), train.output)
-        let workers = children(of: pid)
+        let workers = try childProcesses(of: pid)
         defer { for w in workers { kill(w, SIGKILL) } }
         XCTAssertEqual(workers.count, 2, train.output)
         for w in workers { kill(w, SIGSTOP) }
