@@ -1,7 +1,7 @@
 /* Does one row-major cblas_sgemm over two stacked blocks of u rows give, bit for bit, what one
    call per block gives? If so, a thread could run its data units' forward and input-gradient
-   GEMMs as one call (each weight packed once) and keep every bit; the README's "Where the rest
-   goes" gives this machine's answer.
+   GEMMs as one call (each weight packed once) and keep every bit; "Where the rest goes" in
+   docs/RESULTS-HISTORY.md gives the answers measured so far.
 
        cc -O2 Tests/Benchmarks/gemm_rows_probe.c -o /tmp/gemm_rows_probe -lopenblas && /tmp/gemm_rows_probe
 
