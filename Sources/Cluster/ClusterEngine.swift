@@ -69,12 +69,19 @@ public final class ClusterEngine: StepEngine {
     var pseudoPointers: [UnsafePointer<Float>] = []
     var results: UnitResults<Float>!
     /// The last step's time split and traffic (the update's time is added by `forEachParameterBlock`).
-    public private(set) var stepMetrics: StepMetrics?
+    public internal(set) var stepMetrics: StepMetrics?
     /// The coordinator's cumulative statistics when the last step's metrics were taken (a step's
     /// traffic includes the parameters pushed during the update before it, and its evaluation).
     var statisticsAtLastStep = RoundStatistics()
     /// Time spent building messages since the last step's metrics.
     var serializationSeconds = 0.0
+    /// Which worker ran each prior unit's forward pass in this round.
+    var forwardWorkers: [[UInt8]?] = []
+    /// The vector the last version was made from, and whether an update has changed it since.
+    weak var sentFrom: ParameterVector<Float>?
+    var updatedSinceSent = true
+    /// The vector the last step ran on: the one the optimiser's update then changes.
+    weak var lastRunValues: ParameterVector<Float>?
 
     public init(model: LatentModel<Float>, plan: StepPlan, options: CoordinatorOptions, context: ZMQContext,
                 logger: Logger) throws {
@@ -158,19 +165,6 @@ public final class ClusterEngine: StepEngine {
         }
     }
 
-    /// `[0, count)` as chunks of at most `chunk` elements: the prior encoder's, then the
-    /// pseudo-inputs', then the rest in order.
-    static func chunkOrder(count: Int, ranges: GradientRanges, chunk: Int) -> [Range<Int>] {
-        let first = [ranges.priorEncoder, ranges.pseudoInputs].filter { !$0.isEmpty }
-        var rest: [Range<Int>] = []
-        var start = 0
-        for r in first.sorted(by: { $0.lowerBound < $1.lowerBound }) {
-            if start < r.lowerBound { rest.append(start..<r.lowerBound) }
-            start = r.upperBound
-        }
-        if start < count { rest.append(start..<count) }
-        return GradientRanges.cut(first + rest, into: chunk)
-    }
     var vamp: Bool { !priorUnits.isEmpty }
 
     /// The largest result of each (unit index, part) of a training or evaluation round, by slot
@@ -288,285 +282,5 @@ public final class ClusterEngine: StepEngine {
             let body = unit.resultBody(0)
             return (0..<(body.count / 8)).map { Double(bitPattern: UInt64(littleEndian: body.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
         }
-    }
-
-    /// The optimiser's update of the vector the last step ran on, chunk by chunk over the
-    /// coordinator's threads, each chunk pushed to the workers as soon as it is updated; its time
-    /// counts in the step's update and wall time.
-    public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
-        let start = ContinuousClock.now
-        if coordinator.options.pushParametersDuringUpdate, let values = lastRunValues {
-            publish(values, update: body)
-        } else if let values = lastRunValues, let shared = coordinator.sharedParameters, coordinator.hasSharedWorkers {
-            publishShared(values, shared, update: body)
-        } else {
-            updatedSinceSent = true
-            forEachBlock(linger: false) { [blocks] b, _ in body(blocks[b]) }   // sent at the next unit
-        }
-        let seconds = (ContinuousClock.now - start).seconds
-        coordinator.log.trace("\(traceStamp(since: coordinator.roundStart)): updated and published in \(seconds * 1000) ms")
-        stepMetrics?.updateSeconds += seconds
-        stepMetrics?.seconds += seconds
-    }
-
-    /// The update and the next version's shared region in one pass: each thread writes its block
-    /// of the updated values into region `version + 1` while they are in its cache. That region
-    /// held version − 1, which no round uses any more (see `SharedMemoryOffer`); socket workers get
-    /// a message made from the region when they need it.
-    func publishShared(_ values: ParameterVector<Float>, _ shared: SharedParameters, update: @escaping (Range<Int>) -> Void) {
-        version += 1
-        let precision = self.precision, blocks = self.blocks
-        let region = shared.region(for: version)
-        coordinator.beginParameters(version: version, buffer: nil, chunkCount: 1)
-        forEachBlock(linger: false) { b, _ in
-            update(blocks[b])
-            Self.write(values, blocks[b], into: region, precision: precision)
-        }
-        coordinator.sharedParametersWritten(version: version)
-        sentFrom = values
-        updatedSinceSent = false
-    }
-
-    /// Elements `range` of `values`, encoded in `precision`, at their place in a shared region.
-    static func write(_ values: ParameterVector<Float>, _ range: Range<Int>, into region: UnsafeMutableRawPointer, precision: WirePrecision) {
-        let width = precision.bytesPerElement
-        if precision == .fp32 {   // the values as they are: every supported host is little-endian (Payload.swift)
-            largevae_copy_streaming_f32((region + 4 * range.lowerBound).assumingMemoryBound(to: Float.self),
-                                        values.data + range.lowerBound, range.count)
-            return
-        }
-        var out = PayloadWriter(base: region + width * range.lowerBound, capacity: width * range.count)
-        out.append(floats: values.data + range.lowerBound, count: range.count, precision: precision)
-    }
-
-    // MARK: phases
-
-    /// Which worker ran each prior unit's forward pass in this round.
-    var forwardWorkers: [[UInt8]?] = []
-
-    /// Phase 1 (VampPrior) to completion, then phase 2's units issued and served until every
-    /// data unit's first part (loss, G_u) is in.
-    func dataPhases(x: UnsafePointer<Float>, rows: Int, beta: Float, values: ParameterVector<Float>,
-                    noise: Noise<Float>, gradient: Bool) throws -> [Unit] {
-        guard case let .keyed(seed, epoch, indices, purpose) = noise else {
-            throw ClusterError.unsupported("given noise; workers draw it by key")
-        }
-        try ensureParameters(values)
-        let round = coordinator.beginRound()
-        let w = 2 * config.latentSize
-        let forward = priorUnits.enumerated().map { c, r in
-            makeUnit(.priorForward, round: round, index: c, gradient: false, extra: 12,
-                     expected: [ResultHeader.size + 4 * r.count * w], layouts: [ResultLayout(elements: .float32)]) { out in
-                out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
-            }
-        }
-        coordinator.add(forward)
-        if vamp { try coordinator.dispatch() }   // the prior's forward units first, before the data units are drafted
-        let d = config.inputSize, first = vamp ? priorUnits.count : 0
-        let statsBytes = vamp ? 4 * stats.count : 0
-        let dataRanges = plan.dataUnits(rows: rows)
-        // Every data unit's payload is made now but for the statistics, its last part. With the
-        // VampPrior, the part before them goes out at once (`prefetch`) to the worker the unit is
-        // planned for, which begins the work that needs no statistics while the others finish
-        // the prior's forward units; it gets the unit itself when the statistics are in.
-        let drafts = dataRanges.enumerated().map { u, r in
-            draftUnit(.data, index: first + u, gradient: gradient, extra: 28 + 8 * r.count + 4 * r.count * d + statsBytes) { out in
-                out.append(UInt32(r.count))
-                out.append(Double(beta))
-                out.append(seed)
-                out.append(UInt32(epoch))
-                out.append(UInt8(purpose.rawValue))
-                out.append(UInt8(vamp ? 1 : 0))
-                out.append(UInt16(0))
-                out.append(ints: indices + r.lowerBound, count: r.count)
-                out.append(floats: x + r.lowerBound * d, count: r.count * d)
-            }
-        }
-        var planned: [[UInt8]?] = []
-        if vamp {
-            planned = coordinator.prefetch(drafts.map { (buffer: $0.buffer, count: $0.count, unitID: UInt32($0.index)) },
-                                           round: round, besides: forward)
-            try coordinator.serve { forward.allSatisfy(\.done) }
-            for (c, r) in priorUnits.enumerated() {
-                let section = forward[c].resultBody(0)
-                UnsafeMutableRawPointer(stats.data + r.lowerBound * w).copyMemory(from: section.baseAddress!, byteCount: section.count)
-            }
-            forwardWorkers = forward.map(\.computedBy)
-        }
-        let data = drafts.map { draft -> Unit in
-            var expected = [ResultHeader.size + LossSums.wireSize + (vamp && gradient ? statsBytes : 0)]
-            var layouts = [ResultLayout(lossSums: true, elements: .float32)]
-            if gradient {
-                expected.append(ResultHeader.size + precision.bytesPerElement * ranges.data.count)
-                layouts.append(ResultLayout(elements: precision.encoding, checkedByReduction: true))
-            }
-            let unit = finishUnit(draft, round: round, expected: expected, layouts: layouts) { out in
-                if vamp { out.append(floats: stats.data, count: stats.count) }
-            }
-            if draft.index - first < planned.count { unit.preferred = planned[draft.index - first] }
-            return unit
-        }
-        coordinator.add(data)
-        try coordinator.serve { data.allSatisfy(\.firstPartDone) }
-        return data
-    }
-
-    func priorBackwardUnit(_ c: Int, index: Int) throws -> Unit {
-        let r = priorUnits[c], w = 2 * config.latentSize, d = config.inputSize
-        let size = ResultHeader.size + precision.bytesPerElement * (ranges.priorEncoder.count + r.count * d)
-        return makeUnit(.priorBackward, round: coordinator.roundID, index: index, gradient: true,
-                        extra: 12 + 4 * r.count * w, expected: [size],
-                        layouts: [ResultLayout(elements: precision.encoding, checkedByReduction: true)]) { out in
-            out.append(UInt32(c)); out.append(UInt32(r.lowerBound)); out.append(UInt32(r.upperBound))
-            out.append(floats: statsGradient.data + r.lowerBound * w, count: r.count * w)
-        }
-    }
-
-    /// A unit whose `work` payload is the work header then what `body` writes (`extra` bytes).
-    func makeUnit(_ kind: UnitKind, round: UInt64, index: Int, gradient: Bool, extra: Int, expected: [Int],
-                  layouts: [ResultLayout], body: (inout PayloadWriter) -> Void) -> Unit {
-        finishUnit(draftUnit(kind, index: index, gradient: gradient, extra: extra, body: body), round: round,
-                   expected: expected, layouts: layouts) { _ in }
-    }
-
-    /// A unit's payload begun: the work header and what `body` writes, in a buffer with room for
-    /// `extra` bytes after the header in all.
-    struct Draft {
-        let kind: UnitKind
-        let index: Int
-        let buffer: OwnedBuffer
-        /// Bytes written so far, and the payload's full size.
-        let count: Int, capacity: Int
-    }
-
-    func draftUnit(_ kind: UnitKind, index: Int, gradient: Bool, extra: Int, body: (inout PayloadWriter) -> Void) -> Draft {
-        let start = ContinuousClock.now
-        defer { serializationSeconds += (ContinuousClock.now - start).seconds }
-        let buffer = payloads.take(WorkHeader.size + extra)
-        var out = PayloadWriter(buffer)
-        WorkHeader(kind: kind, gradient: gradient, parameterVersion: version).write(&out)
-        body(&out)
-        return Draft(kind: kind, index: index, buffer: buffer, count: out.offset, capacity: WorkHeader.size + extra)
-    }
-
-    /// The unit of `draft` once `tail` has written the rest of its payload.
-    func finishUnit(_ draft: Draft, round: UInt64, expected: [Int], layouts: [ResultLayout],
-                    tail: (inout PayloadWriter) -> Void) -> Unit {
-        let start = ContinuousClock.now
-        defer { serializationSeconds += (ContinuousClock.now - start).seconds }
-        var out = PayloadWriter(draft.buffer, from: draft.count)
-        tail(&out)
-        precondition(draft.count + out.offset == draft.capacity, "payload size computed wrong")
-        var header = WireHeader(type: .work, runID: coordinator.options.runID, step: round, unitID: UInt32(draft.index))
-        header.seal(payload: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(draft.buffer.bytes)[0..<draft.capacity]))
-        return Unit(kind: draft.kind, header: header, payload: draft.buffer, payloadCount: draft.capacity,
-                    expectedSizes: expected, layouts: layouts)
-    }
-
-    /// The vector the last version was made from, and whether an update has changed it since.
-    weak var sentFrom: ParameterVector<Float>?
-    var updatedSinceSent = true
-    /// The vector the last step ran on: the one the optimiser's update then changes.
-    weak var lastRunValues: ParameterVector<Float>?
-
-    /// Sends a new parameter version if `values` differ from the last one sent: known without a
-    /// look when they are the vector last sent and no update has run since, else by comparing.
-    func ensureParameters(_ values: ParameterVector<Float>) throws {
-        if version > 0 && values === sentFrom && !updatedSinceSent { return }
-        if version > 0 && values !== sentFrom && isCurrentVersion(values) { return }
-        let start = ContinuousClock.now
-        publish(values, update: nil)
-        serializationSeconds += (ContinuousClock.now - start).seconds
-    }
-
-    /// Whether the current version, as sent, holds exactly `values`: compared in the one fp32 chunk
-    /// the workers received (`u64 offset`, then the values). Chunked or bf16 versions do not compare,
-    /// so another vector is always sent anew.
-    func isCurrentVersion(_ values: ParameterVector<Float>) -> Bool {
-        guard precision == .fp32, chunkOrder.count == 1 else { return false }
-        if let shared = coordinator.sharedParameters, shared.version == version {
-            return memcmp(values.data, shared.region(for: version), 4 * layout.count) == 0
-        }
-        guard let p = coordinator.parameters, p.version == version, let base = p.buffer.bytes.baseAddress else { return false }
-        return memcmp(values.data, base + 8, 4 * layout.count) == 0
-    }
-
-    /// Makes `values` the next parameter version, chunk by chunk in `chunkOrder`: each chunk is
-    /// first updated (`update`, the optimiser, split over the coordinator's threads), then encoded
-    /// and pushed to every worker, so the workers receive the first chunks while later ones are
-    /// still being updated. Chunk payload: `u64 element offset, values (fp32 or bf16)`.
-    ///
-    /// With a shared parameter segment the values are also written into region `version % 2`
-    /// (the same encoding); socket chunks are then only made here when pushing, and otherwise
-    /// from the region the first time a socket worker needs this version.
-    func publish(_ values: ParameterVector<Float>, update: ((Range<Int>) -> Void)?) {
-        version += 1
-        let width = precision.bytesPerElement
-        let region = coordinator.hasSharedWorkers ? coordinator.sharedParameters?.region(for: version) : nil
-        let buffer = region == nil || coordinator.options.pushParametersDuringUpdate
-            ? parameterBuffers.take(chunkOrder.reduce(0) { $0 + 8 + width * $1.count }) : nil
-        coordinator.beginParameters(version: version, buffer: buffer, chunkCount: chunkOrder.count)
-        var offset = 0
-        for chunk in chunkOrder {
-            update?(chunk)   // one thread: libzmq's I/O thread streams the previous chunks meanwhile
-            if let region { Self.write(values, chunk, into: region, precision: precision) }
-            guard let buffer else { continue }
-            var out = PayloadWriter(buffer, from: offset)
-            out.append(UInt64(chunk.lowerBound))
-            out.append(floats: values.data + chunk.lowerBound, count: chunk.count, precision: precision)
-            coordinator.pushChunk(offset..<(offset + out.offset))
-            offset += out.offset
-        }
-        if region != nil { coordinator.sharedParametersWritten(version: version) }
-        sentFrom = values
-        updatedSinceSent = false
-    }
-
-    // MARK: reading results
-
-    /// A float section of a result, in place if possible, else widened into scratch `slot`.
-    func floats(_ bytes: UnsafeRawBufferPointer, count: Int, precision: WirePrecision, slot: Int) -> UnsafePointer<Float> {
-        let section = FloatSection(bytes: bytes, count: count, precision: precision)
-        if let p = section.inPlace { return p }
-        while decoded.count <= slot { decoded.append(Workspace()) }
-        let out = decoded[slot].reserve(count)
-        section.copy(into: out)
-        return UnsafePointer(out)
-    }
-
-    func statsGradientLeaf(_ unit: Unit, unit u: Int) -> UnsafePointer<Float> {
-        let body = unit.resultBody(0)
-        return floats(UnsafeRawBufferPointer(rebasing: body[LossSums.wireSize...]), count: stats.count, precision: .fp32, slot: u)
-    }
-
-    func resolveData(_ data: [Unit]) throws {
-        dataPointers = data.enumerated().map { u, unit in
-            floats(unit.resultBody(1), count: ranges.data.count, precision: precision, slot: u)
-        }
-        results.dataCount = data.count
-        results.priorCount = priorUnits.count
-    }
-
-    /// Pointers to the prior units' results, decoded (if need be) into scratch slots from
-    /// `firstSlot` on, after the data units' slots.
-    func resolvePrior(_ backward: [Unit], firstSlot base: Int) throws {
-        let d = config.inputSize, e = ranges.priorEncoder.count, width = precision.bytesPerElement
-        encoderPointers = []
-        pseudoPointers = []
-        for (c, unit) in backward.enumerated() {
-            let body = unit.resultBody(0)
-            encoderPointers.append(floats(UnsafeRawBufferPointer(rebasing: body[0..<(e * width)]), count: e, precision: precision, slot: base + 2 * c))
-            pseudoPointers.append(floats(UnsafeRawBufferPointer(rebasing: body[(e * width)...]), count: priorUnits[c].count * d,
-                                         precision: precision, slot: base + 2 * c + 1))
-        }
-    }
-
-    func losses(_ data: [Unit]) throws -> LossSums {
-        var total = LossSums()
-        for unit in data {
-            var r = ByteReader(unit.resultBody(0))
-            total = total + (try LossSums.read(&r))
-        }
-        return total
     }
 }
