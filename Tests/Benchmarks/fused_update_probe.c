@@ -4,7 +4,8 @@
    L2-resident scratch or into the mean gradient, then updated), for vae/standard's 1.1 M and
    hvae/standard's 2.8 M parameters, with 64 MB written between timings so that the vectors start
    outside the cache as they do after a step's backward pass. Medians of 15, in ms. The README's
-   "One thread, standard-prior models" sums up the answer; docs/RESULTS-HISTORY.md has the runs. x86-64 with AVX2 and AVX-512F.
+   "One thread, standard-prior models" sums up the answer; docs/RESULTS-HISTORY.md has the runs.
+   x86-64 with AVX2 and AVX-512F.
 
        cc -O3 -fno-math-errno -ffp-contract=off Tests/Benchmarks/fused_update_probe.c -o /tmp/fused_update_probe -lm && /tmp/fused_update_probe */
 #include <math.h>

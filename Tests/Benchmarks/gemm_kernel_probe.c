@@ -4,7 +4,8 @@
    packed once (its packing timed apart), the input gradient dY·W, and the weight gradient dYᵀ·X
    (OpenBLAS's figure includes the memset the engine does before it). Medians of 21 single calls,
    in µs; the last column of each is the largest difference from OpenBLAS's result. The README's
-   "One thread, standard-prior models" gives this machine's answer, docs/RESULTS-HISTORY.md the earlier host's. x86-64 with AVX2 and FMA only.
+   "One thread, standard-prior models" gives this machine's answer, docs/RESULTS-HISTORY.md the
+   earlier host's. x86-64 with AVX2 and FMA only.
 
        cc -O3 Tests/Benchmarks/gemm_kernel_probe.c -o /tmp/gemm_kernel_probe -lopenblas && /tmp/gemm_kernel_probe */
 #include <cblas.h>
