@@ -138,31 +138,35 @@ public final class ClusterEngine: StepEngine {
     /// woken late.
     func serveLastPhase(_ last: [Unit], alsoAwaiting others: [Unit] = [], reducingEarly data: [Unit]? = nil,
                         rows: Int = 0) throws -> (blocks: Int, seconds: Double) {
-        var prewoken = false, early = 0, seconds = 0.0
+        var prewoken = false
         func allDone() -> Bool { last.allSatisfy(\.done) && others.allSatisfy(\.done) }
-        func earlyReady() -> Bool {
-            guard let data, early < earlyBlockCount, last.contains(where: \.done) else { return false }
-            return data.allSatisfy(\.done)
-        }
-        while true {
+        /// Serves until `done()`; wakes the threads once a last unit is in, when `prewake`.
+        func serve(prewake: Bool, until done: () -> Bool) throws {
             try coordinator.serve {
-                if allDone() || earlyReady() { return true }
-                // Woken only once no early block is left for this thread to take to the free core.
-                if !prewoken && last.contains(where: \.done) && (data == nil || early == earlyBlockCount) {
-                    pool.prewake(); prewoken = true
-                }
+                if done() { return true }
+                if prewake && !prewoken && last.contains(where: \.done) { pool.prewake(); prewoken = true }
                 return false
             }
-            if allDone() || !earlyReady() { return (early, seconds) }
-            if early == 0 { try resolveData(data!) }
+        }
+        guard let data, earlyBlockCount > 0 else {
+            try serve(prewake: true, until: allDone)
+            return (0, 0)
+        }
+        // Woken only once no early block is left for this thread to take to the free core.
+        try serve(prewake: false) { allDone() || (last.contains(where: \.done) && data.allSatisfy(\.done)) }
+        var early = 0, seconds = 0.0
+        if !allDone() {   // so at least the first block is reduced here, and `reduce` continues after it
+            try resolveData(data)
             let start = ContinuousClock.now
-            defer { seconds += (ContinuousClock.now - start).seconds }
             while early < earlyBlockCount && !allDone() {
                 blockFinite[early] = reduction.reduce(results!, elements: blocks[early], rows: rows, thread: 0, into: gradient.data)
                 early += 1
                 try coordinator.servePass(waiting: .zero)
             }
+            seconds = (ContinuousClock.now - start).seconds
         }
+        try serve(prewake: true, until: allDone)
+        return (early, seconds)
     }
 
     var vamp: Bool { !priorUnits.isEmpty }
@@ -239,8 +243,9 @@ public final class ClusterEngine: StepEngine {
     lazy var blockFinite = [Double](repeating: 0, count: blocks.count)
 
     /// Reduces the data units' and (VampPrior) the prior-backward units' gradients into
-    /// `gradient`, the blocks from `first` on over the coordinator's threads (those before it
-    /// reduced early); returns whether every value summed was finite.
+    /// `gradient`, the blocks from `first` on over the coordinator's threads; returns whether every
+    /// value summed was finite. `first > 0`: `serveLastPhase` reduced the blocks before it, having
+    /// resolved the data units' results.
     func reduce(data: [Unit], backward: [Unit], rows: Int, from first: Int) throws -> Bool {
         if first == 0 { try resolveData(data) }
         if vamp { try resolvePrior(backward, firstSlot: data.count) }

@@ -44,9 +44,8 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     /// The unit buffers, as the reduction reads them (made once, so a step allocates nothing).
     var results: UnitResults<T>!
     let priorUnits: [Range<Int>]
-    /// Element blocks of the data range that threads reduce side by side.
-    let reductionBlocks: [Range<Int>]
-    let updateBlocks: [Range<Int>]
+    /// Element blocks of the whole parameter vector that threads claim in the reduction and the update.
+    let blocks: [Range<Int>]
     var dataUnits: (rows: Int, units: [Range<Int>]) = (0, [])
     /// Whether threads may stack their data units (see `StepExecutor+Stacking.swift`).
     public let stacking: Bool
@@ -90,9 +89,8 @@ public final class StepExecutor<T: Scalar>: StepEngine {
         reduction = GradientReduction(ranges: ranges, config: config, plan: plan, threads: threads, maximumUnits: leaves)
         priorUnits = model.prior.needsPriorPass ? plan.priorUnits(components: k) : []
         let blockSize = Swift.max(blockSize ?? (threads == 1 ? p : BlockClaims.blockSize), 1)
-        reductionBlocks = StepPlan.cut(p, into: blockSize)
-        blockFinite = [Bool](repeating: true, count: reductionBlocks.count)
-        updateBlocks = StepPlan.cut(p, into: blockSize)
+        blocks = StepPlan.cut(p, into: blockSize)
+        blockFinite = [Bool](repeating: true, count: blocks.count)
         pool.setWork { [unowned self] t in self.work(thread: t) }
         let encoderBase = ranges.priorEncoder.lowerBound, pseudoBase = ranges.pseudoInputs.lowerBound
         let rowsPerUnit = config.inputSize * plan.priorUnitSize
@@ -129,32 +127,27 @@ public final class StepExecutor<T: Scalar>: StepEngine {
     /// code called straight from `run` (reached through `StepEngine`) would run generic,
     /// unspecialised (measured 2.5× slower in a prototype that did).
     func work(thread t: Int) {
-        let count: Int
+        /// `body(i)` for every `i ≡ t (mod threads)` below `count`.
+        func dealt(_ count: Int, _ body: (Int) -> Void) {
+            for i in stride(from: t, to: count, by: threads) { body(i) }
+        }
         switch phase {
         case .priorForward, .priorBackward:
             if stackedPriorUnits != nil { stackedPriorUnits(phase, thread: t, state!); return }
-            count = priorUnits.count
+            if phase == .priorForward {
+                dealt(priorUnits.count) { priorForward(unit: $0, thread: t, state!) }
+            } else {
+                dealt(priorUnits.count) { priorBackward(unit: $0, thread: t, state!) }
+            }
         case .data:
             if stackedUnits != nil { stackedDataUnits(thread: t, state!); return }
-            count = dataUnits.units.count
+            dealt(dataUnits.units.count) { dataUnit($0, thread: t, state!) }
         case .reduceData:
-            while let b = claims.take(below: reductionBlocks.count) { reduceData(block: b, thread: t) }
-            return
+            while let b = claims.take(below: blocks.count) { reduceData(block: b, thread: t) }
         case .update:
-            while let b = claims.take(below: updateBlocks.count) { update!(updateBlocks[b]) }
-            return
-        case .custom: count = customCount
-        }
-        var i = t
-        while i < count {
-            switch phase {
-            case .priorForward: priorForward(unit: i, thread: t, state!)
-            case .data: dataUnit(i, thread: t, state!)
-            case .priorBackward: priorBackward(unit: i, thread: t, state!)
-            case .custom: custom!(i, replicas[t])
-            case .reduceData, .update: preconditionFailure("blocks are claimed, not dealt")
-            }
-            i += threads
+            while let b = claims.take(below: blocks.count) { update!(blocks[b]) }
+        case .custom:
+            dealt(customCount) { custom!($0, replicas[t]) }
         }
     }
 
@@ -203,16 +196,16 @@ public final class StepExecutor<T: Scalar>: StepEngine {
                             gradient: priorGradients[c].data)
     }
 
-    /// The fixed-order reduction of elements `reductionBlocks[b]` into `gradient`.
+    /// The fixed-order reduction of elements `blocks[b]` into `gradient`.
     func reduceData(block b: Int, thread t: Int) {
-        blockFinite[b] = reduction.reduce(results, elements: reductionBlocks[b], rows: dataUnits.rows, thread: t,
+        blockFinite[b] = reduction.reduce(results, elements: blocks[b], rows: dataUnits.rows, thread: t,
                                           into: gradient.data) == 0
     }
 
-    /// The optimiser's element-wise update, run over `updateBlocks` side by side.
+    /// The optimiser's element-wise update, run over `blocks` side by side.
     var update: ((Range<Int>) -> Void)?
 
-    /// Runs `body` on disjoint blocks of the whole parameter vector, one block per thread.
+    /// Runs `body` on the blocks of the whole parameter vector, each taken by the next free thread.
     /// Element-wise updates (Adam) do not depend on the split, so this changes no bit.
     public func forEachParameterBlock(_ body: @escaping (Range<Int>) -> Void) {
         update = body
