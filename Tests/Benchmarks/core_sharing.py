@@ -17,10 +17,10 @@ import sys
 from bisect import bisect_right
 from collections import Counter, defaultdict
 
+from trace_latency import ARRIVED, ROUND   # the same trace lines, read the same way
+
 HEADER = re.compile(r"^\s*(.+?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):")
 JOINED = re.compile(r"worker (\S+) \(pid (\d+)\) joined")
-ROUND = re.compile(r"coordinator: \[Cluster\] round (\d+)")
-ARRIVED = re.compile(r"coordinator: .*\(clock ([\d.]+) ms\): unit \d+ \((\w+)\) part (\d) from (\S+), computed in ([\d.]+) ms")
 
 
 def samples(path):

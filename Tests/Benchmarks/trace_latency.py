@@ -5,7 +5,8 @@ worker's median compute time per kind of unit and result part, as the coordinato
 each worker's idle time between consecutive units (from the end of one to the start of the next,
 on its own stamps), by the pair of units: what the step's phase boundaries cost it; and the end
 of each step on the coordinator's stamps: how far apart the last phase's results arrived, and
-how long after the last one the reduction and the update ended.
+how long after the last one the reduction and the update ended and the new parameters were in
+place on every worker.
 
     LARGEVAE_LOG=trace largevae bench --workers 2 --models vae/vampprior --runs 1 --steps 60 > trace.txt 2>&1
     python3 Tests/Benchmarks/trace_latency.py trace.txt
@@ -13,14 +14,16 @@ how long after the last one the reduction and the update ended.
 Prior-backward units are usually queued while their worker still computes a data unit, so their
 figure is mostly that wait, not the message's trip."""
 import re
+from bisect import bisect_left
 import statistics
 import sys
 
 SENT = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) sent to (\S+)")
 RECEIVED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): received")
 FINISHED = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit (\d+) of step (\d+) computed in ([\d.]+) ms")
-COMPUTED = re.compile(r"coordinator: .*: unit \d+ \((\w+)\) part (\d) from (\S+), computed in ([\d.]+) ms")
-ARRIVED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) part (\d) from")
+# A result part's arrival: clock, kind, part, worker, the worker's compute time.
+ARRIVED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): unit \d+ \((\w+)\) part (\d) from (\S+), computed in ([\d.]+) ms")
+IN_PLACE = re.compile(r"worker (\S+): \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): parameters v\d+ in place")
 ROUND = re.compile(r"coordinator: \[Cluster\] round (\d+)")
 REDUCED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): reduced in")
 PUBLISHED = re.compile(r"coordinator: \[Cluster\] [\d.]+ ms \(clock ([\d.]+) ms\): updated and published")
@@ -44,8 +47,8 @@ def latencies(lines, skip=5):
 def compute_times(lines, skip=5):
     out = {}
     for line in lines:
-        if m := COMPUTED.search(line):
-            out.setdefault((m[1], int(m[2]), m[3]), []).append(float(m[4]))
+        if m := ARRIVED.search(line):
+            out.setdefault((m[2], int(m[3]), m[4]), []).append(float(m[5]))
     return {k: v[skip:] or v for k, v in out.items()}
 
 
@@ -70,10 +73,13 @@ def idle_gaps(lines, skip=5):
 def step_ends(lines, skip=5):
     """Per training step: the spread of the last phase's result arrivals (the prior's backward
     units with the VampPrior, else the data units' gradients), then the time from the last of them
-    to the end of the reduction and to the end of the update."""
-    steps, current = [], None
+    to the end of the reduction, to the end of the update, and to the new parameters being in place
+    on every worker (each worker's first such stamp after the update's end)."""
+    steps, current, in_place = [], None, {}
     for line in lines:
-        if m := ROUND.search(line):
+        if m := IN_PLACE.search(line):
+            in_place.setdefault(m[1], []).append(float(m[2]))
+        elif m := ROUND.search(line):
             current = {"last": [], "reduced": None, "published": None}
             steps.append(current)
         elif current is None:
@@ -86,7 +92,9 @@ def step_ends(lines, skip=5):
             current["reduced"] = float(m[1])
         elif m := PUBLISHED.search(line):
             current["published"] = float(m[1])
-    out = {"spread": [], "to reduced": [], "to published": []}
+    for stamps in in_place.values():
+        stamps.sort()
+    out = {"spread": [], "to reduced": [], "to published": [], "to in place": []}
     for step in steps[skip:]:
         kinds = {k for k, _ in step["last"]}
         times = [t for k, t in step["last"] if k == ("priorBackward" if "priorBackward" in kinds else "data")]
@@ -95,6 +103,9 @@ def step_ends(lines, skip=5):
         out["spread"].append(max(times) - min(times))
         out["to reduced"].append(step["reduced"] - max(times))
         out["to published"].append(step["published"] - max(times))
+        after = [v[i] for v in in_place.values() if (i := bisect_left(v, step["published"])) < len(v)]
+        if after and len(after) == len(in_place):
+            out["to in place"].append(max(after) - max(times))
     return out
 
 
@@ -125,9 +136,11 @@ def main():
         print("step end (coordinator's stamps)               median ms  mean ms  steps")
         labels = {"spread": "last phase's results, first to last",
                   "to reduced": "last result to reduction's end",
-                  "to published": "last result to update's end"}
+                  "to published": "last result to update's end",
+                  "to in place": "last result to parameters on every worker"}
         for key, label in labels.items():
-            v = ends[key]
+            if not (v := ends[key]):
+                continue
             print(f"{label:<44} {statistics.median(v):9.2f} {statistics.mean(v):8.2f} {len(v):6d}")
 
 
