@@ -26,10 +26,7 @@ extension ClusterEngine {
             }
         }
         coordinator.add(forward)
-        if vamp {   // the prior's forward units first, before the data units are drafted
-            try coordinator.dispatch()
-            try coordinator.letQueuedSendsGo()
-        }
+        if vamp { try coordinator.dispatch() }   // the prior's forward units first, before the data units are drafted
         let d = config.inputSize, first = vamp ? priorUnits.count : 0
         let statsBytes = vamp ? 4 * stats.count : 0
         let dataRanges = plan.dataUnits(rows: rows)

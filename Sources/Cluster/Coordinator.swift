@@ -213,17 +213,6 @@ public final class Coordinator {
         try housekeeping()
     }
 
-    /// Blocks for up to `wait`, or until a message can be read (it is left for `serve`), so that
-    /// libzmq's I/O thread sends what this thread just queued. The kernel usually wakes that thread
-    /// on this one's CPU, where it waits until this thread blocks: without this, a coordinator that
-    /// goes on working after a send (drafting a step's data units, 0.1-0.2 ms) holds the send back
-    /// as long. (Traces of 150 steps, vae/vampprior, 2 workers: from the update's end to the new
-    /// parameters in place on both workers 0.33-0.44 ms against 0.51-0.63 ms without; a `usleep`
-    /// in its place did not help, 0.59-0.75 ms.)
-    func letQueuedSendsGo(_ wait: Duration = .microseconds(50)) throws {
-        _ = try socket.waitForMessage(timeout: wait)
-    }
-
     /// Waits until at least `count` workers have joined.
     public func waitForWorkers(_ count: Int) throws {
         if workers.count < count { log.info("waiting for \(count - workers.count) more worker(s) at \(endpoint)") }
