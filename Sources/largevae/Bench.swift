@@ -77,6 +77,9 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        // A benchmark has nothing to save: a signal ends it at once, with the processes it started.
+        let signals = Train.catchInterrupts { Train.quitNow() }
+        defer { withExtendedLifetime(signals) {} }
         try reportingErrors(measure)
     }
 
@@ -230,13 +233,14 @@ struct MeasuringProcess {
         process.executableURL = executable
         process.arguments = arguments
         process.standardOutput = out
-        try process.run()
+        try ChildProcesses.run(process)
     }
 
     /// Waits for the process; its last line's `samples_per_second`, or nil if it failed.
     func samplesPerSecond() -> Double? {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        ChildProcesses.forget(process)
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         guard process.terminationStatus == 0,
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }

@@ -42,23 +42,31 @@ struct Train: ParsableCommand {
     /// any one once `signalled` was requested (training is over), ends the process at once
     /// through `quitNow`.
     static func onInterrupt(_ signalled: StopRequest, _ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in   // one `signalled` for both: SIGINT then SIGTERM is a second signal too
+        catchInterrupts {   // one `signalled` for both: SIGINT then SIGTERM is a second signal too
+            guard signalled.requestFirst() else { quitNow() }
+            FileHandle.standardError.write(Data("\nstopping: the state after the last completed step is saved (signal again to quit now)\n".utf8))
+            handler()
+        }
+    }
+
+    /// Calls `handler` on a dispatch queue for every SIGINT and SIGTERM until the process ends
+    /// (keep the sources returned).
+    static func catchInterrupts(_ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                guard signalled.requestFirst() else { quitNow() }
-                FileHandle.standardError.write(Data("\nstopping: the state after the last completed step is saved (signal again to quit now)\n".utf8))
-                handler()
-            }
+            source.setEventHandler(handler: handler)
             source.resume()
             return source
         }
     }
 
-    /// Ends the process at once with status 130, first removing the names that would otherwise
-    /// outlive it: its shared-memory segments and its private temporary directories (the local
-    /// workers' socket and keys), both found by this process's id in their names.
+    /// Ends the process at once with status 130, first stopping the processes it started (its
+    /// local workers, a benchmark's measuring processes) and removing the names that would
+    /// otherwise outlive it: its shared-memory segments and its private temporary directories
+    /// (the local workers' socket and keys), both found by this process's id in their names.
     static func quitNow() -> Never {
+        ChildProcesses.terminateAll()
         _ = SharedSegment.removeOwn()
         ClusterSession.removeOwnPrivateDirectories()
         Foundation.exit(130)

@@ -141,6 +141,29 @@ extension ClusterProcessTests {
         XCTAssertEqual(names(ofProcess: pid), [])
     }
 
+    /// A signal ends `bench --workers 2` at once with status 130, and with it its worker
+    /// processes, its shared-memory segment and its private socket directory (before, the
+    /// benchmark died on the signal's default action and its workers computed on until they
+    /// noticed the coordinator's silence, 15-30 s later).
+    func testBenchWithWorkers_Interrupted_StopsItsWorkersAndLeavesNoNames() throws {
+        for signal in [SIGINT, SIGTERM] {
+            let bench = try Spawned(["bench", "--workers", "2", "--models", "vae/vampprior", "--runs", "100", "--steps", "100"])
+            defer { if bench.process.isRunning { bench.process.terminate() } }
+            let pid = bench.process.processIdentifier
+            XCTAssertTrue(bench.waitFor("worker local-1 exchanges parameters and results through shared memory"), bench.output)
+            let workers = try childProcesses(of: pid)
+            defer { for w in workers { kill(w, SIGKILL) } }
+            XCTAssertEqual(workers.count, 2, bench.output)
+            XCTAssertFalse(names(ofProcess: pid).isEmpty)
+            kill(pid, signal)
+            XCTAssertEqual(bench.finish(seconds: 5), 130, bench.output)
+            XCTAssertEqual(names(ofProcess: pid), [], "signal \(signal)")
+            let deadline = Date().addingTimeInterval(5)
+            while workers.contains(where: { kill($0, 0) == 0 }) && Date() < deadline { usleep(20_000) }
+            XCTAssertFalse(workers.contains { kill($0, 0) == 0 }, "signal \(signal): the workers outlived the benchmark")
+        }
+    }
+
     /// A worker that notices its killed coordinator's silence removes the segment it left, as its
     /// creator is gone.
     func testSharedMemory_KilledCoordinatorsSegmentRemovedByItsWorker() throws {
