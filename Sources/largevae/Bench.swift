@@ -69,6 +69,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         _ = try parsedModels()
         _ = try parsedThreads()
+        for counts in [workers, simulate].compactMap({ $0 }) { _ = try parsedCounts(counts) }
         guard runs >= 1, steps >= 1 else { throw ValidationError("--runs and --steps must be at least 1.") }
         guard batchSize >= 1, dataUnit >= 1, priorUnit >= 1 else {
             throw ValidationError("--batch-size, --data-unit and --prior-unit must be at least 1.")

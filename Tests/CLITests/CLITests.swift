@@ -256,11 +256,14 @@ final class CLITests: XCTestCase {
             (["--runs", "0"], "--runs and --steps must be at least 1"),
             (["--models", "vae/gaussian"], "gaussian"),
             (["--threads", "0"], "is not a thread count"),
+            (["--workers", "1,abc"], "'abc' is not a worker count"),
+            (["--simulate", "0"], "'0' is not a worker count"),
         ]
         for (flags, message) in cases {
             let bad = try largevae(["bench"] + flags)
             XCTAssertEqual(bad.status, 64, "\(flags): \(bad.stderr)")
             XCTAssertTrue(bad.stderr.contains(message), "\(flags): \(bad.stderr)")
+            XCTAssertTrue(bad.stderr.contains("Usage: largevae bench"), "\(flags): bench's own usage line: \(bad.stderr)")
         }
     }
 
