@@ -263,7 +263,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
     var minWorkers = 1
     @OptionGroup var security: ServerSecurityFlags
-    @OptionGroup var job: Train
+    @OptionGroup var job: TrainJob
 
     func validate() throws {
         guard minWorkers >= 1 && minWorkers <= 4096 else { throw ValidationError("--min-workers must be between 1 and 4096.") }

@@ -14,27 +14,9 @@ struct Train: ParsableCommand {
         abstract: "Train a VAE or HVAE on a real dataset and evaluate it on the test set.",
         discussion: "Every option defaults to the paper (batch 100, Adam 5e-4, 100 warm-up epochs, K = 500, S = 5000, patience 50). --config takes a JSON file with any subset of a run's config.json, and flags override it. --schedule quick is a short run (minutes) for a first look.\n\nThe run directory receives config.json, metrics.jsonl and metrics.csv, TensorBoard events, PNG grids, last.safetensors (resume) and best.safetensors.\n\nExample: largevae train --dataset mnist --model vae --prior vampprior --threads 2")
 
-    @Option(help: "Dataset: mnist, fashion-mnist or frey.")
-    var dataset: DatasetName?
-    @OptionGroup var data: DataCommand.Location
-    @Option(name: .customLong("run-dir"), help: "Where the run writes its files (default: runs/DATASET-MODEL-PRIOR-TIME).")
-    var runDirectory: String?
-    @Option(help: "JSON config file (any subset of a run's config.json).")
-    var config: String?
-    @Option(help: "paper (the defaults) or quick (MNIST, a few minutes on 2 cores: 10 epochs, 3 warm-up, 2 threads, S = 1000 on 1,000 test images).")
-    var schedule: Schedule = .paper
-    @Option(help: "Continue the run in this directory from its last.safetensors.")
-    var resume: String?
-    @OptionGroup var model: ModelOptions
-    @OptionGroup var training: TrainingFlags
-    @Option(help: "Compute each step's units on N local worker processes (a coordinator in this process); the weights are the same bits as with --threads.")
-    var workers: Int?
-    @OptionGroup var cluster: ClusterFlags
+    @OptionGroup var job: TrainJob
 
-    @Flag(name: .customLong("step-log"), help: "Append one line per step to steps.csv in the run directory (global step, epoch, step, loss, time, traffic).")
-    var stepLog = false
-
-    enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
+    func run() throws { try job.run() }
 
     /// Catches SIGINT and SIGTERM until the process ends. The first calls `handler` once (the run
     /// then stops after its current step, or a coordinator gives that step up at once, since its
@@ -71,6 +53,32 @@ struct Train: ParsableCommand {
         ClusterSession.removeOwnPrivateDirectories()
         Foundation.exit(130)
     }
+}
+
+/// The options of a training run and the run itself: `largevae train`, and `largevae coordinator`
+/// with the same options (an option group, so that the coordinator's usage line is its own).
+struct TrainJob: ParsableArguments {
+    @Option(help: "Dataset: mnist, fashion-mnist or frey.")
+    var dataset: DatasetName?
+    @OptionGroup var data: DataCommand.Location
+    @Option(name: .customLong("run-dir"), help: "Where the run writes its files (default: runs/DATASET-MODEL-PRIOR-TIME).")
+    var runDirectory: String?
+    @Option(help: "JSON config file (any subset of a run's config.json).")
+    var config: String?
+    @Option(help: "paper (the defaults) or quick (MNIST, a few minutes on 2 cores: 10 epochs, 3 warm-up, 2 threads, S = 1000 on 1,000 test images).")
+    var schedule: Schedule = .paper
+    @Option(help: "Continue the run in this directory from its last.safetensors.")
+    var resume: String?
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var training: TrainingFlags
+    @Option(help: "Compute each step's units on N local worker processes (a coordinator in this process); the weights are the same bits as with --threads.")
+    var workers: Int?
+    @OptionGroup var cluster: ClusterFlags
+
+    @Flag(name: .customLong("step-log"), help: "Append one line per step to steps.csv in the run directory (global step, epoch, step, loss, time, traffic).")
+    var stepLog = false
+
+    enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, quick }
 
     func validate() throws {
         if let n = workers, n < 1 || n > 256 { throw ValidationError("--workers must be between 1 and 256.") }
@@ -110,7 +118,7 @@ struct Train: ParsableCommand {
         // Caught from before the wait for workers: a signal then must not end the process before
         // `finish` removes the shared-memory segments and private directories.
         let signalled = StopRequest()
-        let signals = Self.onInterrupt(signalled) { stop.request() }
+        let signals = Train.onInterrupt(signalled) { stop.request() }
         defer { withExtendedLifetime(signals) {} }
         do { try cluster?.start() } catch is StepAbandoned {
             Console.logger.notice("stopped on request while waiting for workers; nothing was trained")

@@ -234,6 +234,24 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// A coordinator's bad flags, its own and the training options it shares with `train`, are
+    /// refused with exit 64 and the coordinator's usage line (it named a `largevae train
+    /// coordinator` command that does not exist, while the options were a `train` command's).
+    func testCoordinator_WrongFlagsShowItsOwnUsage() throws {
+        let cases: [([String], String)] = [
+            (["--bind", "foo"], "--bind takes tcp://HOST:PORT or ipc:///PATH"),
+            (["--bind", "tcp://127.0.0.1:5555", "--workers", "2"], "--workers starts local workers"),
+            (["--bind", "tcp://127.0.0.1:5555", "--resume", "x", "--dataset", "mnist"], "--resume continues a run"),
+            (["--bind", "tcp://127.0.0.1:5555", "--batch-size", "0"], "--batch-size must be at least 1"),
+        ]
+        for (flags, message) in cases {
+            let r = try largevae(["coordinator"] + flags)
+            XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(message), "\(flags): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("Usage: largevae coordinator "), "\(flags): \(r.stderr)")
+        }
+    }
+
     /// `bench --json`: one object per line with the keys other tools read (the contract),
     /// and impossible flags refused with a sentence naming them, exit 64.
     func testBench_JSONLinesAndWrongFlags() throws {
