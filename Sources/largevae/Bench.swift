@@ -234,14 +234,13 @@ struct MeasuringProcess {
         process.executableURL = executable
         process.arguments = arguments
         process.standardOutput = out
-        try ChildProcesses.run(process)
+        try process.run()
     }
 
     /// Waits for the process; its last line's `samples_per_second`, or nil if it failed.
     func samplesPerSecond() -> Double? {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        ChildProcesses.forget(process)
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         guard process.terminationStatus == 0,
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }

@@ -1,29 +1,22 @@
 import Foundation
-import Synchronization
 
 /// The processes this one started and has not reaped (local workers, a benchmark's measuring
-/// processes), so that a process quitting at once on a signal (`Train.quitNow`) stops them,
-/// instead of leaving them to notice seconds later that their coordinator is gone.
+/// processes), read from the kernel rather than kept in a list of our own, so that a process
+/// quitting at once on a signal (`Train.quitNow`) stops them instead of leaving them to notice,
+/// many seconds later, that their coordinator is gone.
 enum ChildProcesses {
-    private static let running = Mutex<Set<Int32>>([])
-
-    /// Starts `process` and records it until `forget`.
-    static func run(_ process: Process) throws {
-        try running.withLock { ids in
-            try process.run()
-            ids.insert(process.processIdentifier)
+    /// This process's children: `/proc/self/task/*/children` (each thread lists those it
+    /// started); empty where there is no such file (not Linux).
+    static var current: [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { Int32($0) }
         }
     }
 
-    /// Stops recording `process` (it has exited, or is about to be reaped).
-    static func forget(_ process: Process) {
-        _ = running.withLock { $0.remove(process.processIdentifier) }
-    }
-
-    /// Sends SIGTERM to every recorded process.
+    /// Sends SIGTERM to every child.
     static func terminateAll() {
-        running.withLock { ids in
-            for id in ids { kill(id, SIGTERM) }
-        }
+        for id in current { kill(id, SIGTERM) }
     }
 }

@@ -143,7 +143,7 @@ final class ClusterSession {
             var env = ProcessInfo.processInfo.environment
             env["OPENBLAS_NUM_THREADS"] = "1"
             p.environment = env
-            try ChildProcesses.run(p)
+            try p.run()
             children.append(p)
         }
     }
@@ -171,7 +171,6 @@ final class ClusterSession {
         for p in children {
             while p.isRunning && Date() < deadline { usleep(20_000) }
             if p.isRunning { p.terminate() }
-            ChildProcesses.forget(p)
         }
         children.removeAll()
         removePrivateDirectories()
@@ -198,10 +197,7 @@ final class ClusterSession {
     }
 
     deinit {
-        for p in children {
-            if p.isRunning { p.terminate() }
-            ChildProcesses.forget(p)
-        }
+        for p in children where p.isRunning { p.terminate() }
         removePrivateDirectories()
     }
 }

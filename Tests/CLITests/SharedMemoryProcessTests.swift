@@ -115,19 +115,32 @@ extension ClusterProcessTests {
         }
     }
 
+    /// `largevae ARGUMENTS` started, once its output shows `ready`, and the two local worker
+    /// processes it has started by then; the caller stops them all with `stop`.
+    func startedWithTwoWorkers(_ arguments: [String], readyAt ready: String) throws -> (Spawned, [Int32]) {
+        let spawned = try Spawned(arguments)
+        XCTAssertTrue(spawned.waitFor(ready), spawned.output)
+        let workers = (try? childProcesses(of: spawned.process.processIdentifier)) ?? []
+        XCTAssertEqual(workers.count, 2, spawned.output)
+        return (spawned, workers)
+    }
+
+    /// A test's clean-up, whatever failed: kills `workers`, then ends `spawned` if it still runs.
+    func stop(_ spawned: Spawned, _ workers: [Int32]) {
+        for w in workers { kill(w, SIGKILL) }
+        if spawned.process.isRunning { spawned.process.terminate() }
+    }
+
     /// A second stop signal while the first stop still runs (it waits for the local workers to
     /// exit, and they are stopped with SIGSTOP here): the process quits at once with status 130,
     /// and on the way out removes its shared-memory segment and its private socket directory,
     /// which outlived it before.
     func testSecondSignal_QuitsAtOnce_LeavesNoSegmentOrDirectory() throws {
-        let train = try Spawned(["train"] + args("vae") + ["--workers", "2", "--epochs", "500",
-                                                          "--run-dir", runDirectory("second-signal").path])
-        defer { if train.process.isRunning { train.process.terminate() } }
+        let (train, workers) = try startedWithTwoWorkers(["train"] + args("vae") + ["--workers", "2", "--epochs", "500",
+                                                                                   "--run-dir", runDirectory("second-signal").path],
+                                                         readyAt: "epoch 1 ")
+        defer { stop(train, workers) }
         let pid = train.process.processIdentifier
-        XCTAssertTrue(train.waitFor("epoch 1 "), train.output)
-        let workers = try childProcesses(of: pid)
-        defer { for w in workers { kill(w, SIGKILL) } }
-        XCTAssertEqual(workers.count, 2, train.output)
         for w in workers { kill(w, SIGSTOP) }
         let left = names(ofProcess: pid)
         XCTAssertTrue(left.contains { $0.hasPrefix(SharedSegment.directory) }, "\(left)")
@@ -143,17 +156,14 @@ extension ClusterProcessTests {
 
     /// A signal ends `bench --workers 2` at once with status 130, and with it its worker
     /// processes, its shared-memory segment and its private socket directory (before, the
-    /// benchmark died on the signal's default action and its workers computed on until they
-    /// noticed the coordinator's silence, 15-30 s later).
+    /// benchmark died on the signal's default action, and its workers stayed until they gave up
+    /// on the silent coordinator: still there 16 s later, gone by 36 s).
     func testBenchWithWorkers_Interrupted_StopsItsWorkersAndLeavesNoNames() throws {
         for signal in [SIGINT, SIGTERM] {
-            let bench = try Spawned(["bench", "--workers", "2", "--models", "vae/vampprior", "--runs", "100", "--steps", "100"])
-            defer { if bench.process.isRunning { bench.process.terminate() } }
+            let (bench, workers) = try startedWithTwoWorkers(["bench", "--workers", "2", "--models", "vae/vampprior", "--runs", "100", "--steps", "100"],
+                                                             readyAt: "worker local-1 exchanges parameters and results through shared memory")
+            defer { stop(bench, workers) }
             let pid = bench.process.processIdentifier
-            XCTAssertTrue(bench.waitFor("worker local-1 exchanges parameters and results through shared memory"), bench.output)
-            let workers = try childProcesses(of: pid)
-            defer { for w in workers { kill(w, SIGKILL) } }
-            XCTAssertEqual(workers.count, 2, bench.output)
             XCTAssertFalse(names(ofProcess: pid).isEmpty)
             kill(pid, signal)
             XCTAssertEqual(bench.finish(seconds: 5), 130, bench.output)
